@@ -1,0 +1,106 @@
+#include "aot_args.h"
+
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+
+namespace fused_adamw {
+namespace {
+
+int64_t numel_of(int ndim, const int64_t* shape) {
+  int64_t n = 1;
+  for (int d = 0; d < ndim; ++d) n *= shape[d];
+  return n;
+}
+
+std::string shape_str(int ndim, const int64_t* shape) {
+  std::string s = "(";
+  for (int d = 0; d < ndim; ++d) s += (d ? ", " : "") + std::to_string(shape[d]);
+  return s + (ndim == 1 ? ",)" : ")");
+}
+
+std::string check_scalar(const char* what, int i, const int* ndims, int64_t** shapes,
+                         const char** dtypes, const char* dtype, int64_t count) {
+  if (std::strcmp(dtypes[i], dtype) != 0)
+    return std::string(what) + " must be " + dtype + ", got " + dtypes[i];
+  if (numel_of(ndims[i], shapes[i]) != count)
+    return std::string(what) + " must have " + std::to_string(count) + " element(s), got shape " +
+           shape_str(ndims[i], shapes[i]);
+  return "";
+}
+
+}  // namespace
+
+bool dtype_from_name(const char* name, DType* out) {
+  if (std::strcmp(name, "float32") == 0) *out = DType::kFloat32;
+  else if (std::strcmp(name, "float16") == 0) *out = DType::kFloat16;
+  else if (std::strcmp(name, "bfloat16") == 0) *out = DType::kBFloat16;
+  else return false;
+  return true;
+}
+
+std::string parse_group_args(int nparam, void** params, const int* ndims, int64_t** shapes,
+                             const char** dtypes, GroupArgs* out) {
+  const int fixed = kLeadingInputs + kTrailingParams;
+  if (nparam < fixed + 2 || (nparam - fixed) % 2 != 0)
+    return "expected 2n + 7 arguments (lr, weight_decay, global_step, hyper, n params, n grads, "
+           "exp_avg, exp_avg_sq, output) with n >= 1, got " + std::to_string(nparam);
+  const int n = (nparam - fixed) / 2;
+  std::string err;
+  if (!(err = check_scalar("lr", 0, ndims, shapes, dtypes, "float32", 1)).empty()) return err;
+  if (!(err = check_scalar("weight_decay", 1, ndims, shapes, dtypes, "float32", 1)).empty()) return err;
+  if (!(err = check_scalar("global_step", 2, ndims, shapes, dtypes, "int32", 1)).empty()) return err;
+  if (!(err = check_scalar("hyper", 3, ndims, shapes, dtypes, "float32", 3)).empty()) return err;
+
+  out->tensors.clear();
+  int64_t total = 0;
+  for (int k = 0; k < n; ++k) {
+    const int pi = kLeadingInputs + k, gi = kLeadingInputs + n + k;
+    const std::string name = "param " + std::to_string(k);
+    TensorRef t;
+    if (!dtype_from_name(dtypes[pi], &t.dtype))
+      return name + ": dtype must be float32, float16 or bfloat16, got " + dtypes[pi];
+    if (std::strcmp(dtypes[gi], dtypes[pi]) != 0)
+      return "gradient " + std::to_string(k) + ": dtype " + dtypes[gi] + " differs from its parameter's " +
+             dtypes[pi];
+    if (ndims[gi] != ndims[pi] || std::memcmp(shapes[gi], shapes[pi], sizeof(int64_t) * ndims[pi]) != 0)
+      return "gradient " + std::to_string(k) + ": shape " + shape_str(ndims[gi], shapes[gi]) +
+             " differs from its parameter's " + shape_str(ndims[pi], shapes[pi]);
+    t.param = params[pi];
+    t.grad = params[gi];
+    t.numel = numel_of(ndims[pi], shapes[pi]);
+    total += t.numel;
+    out->tensors.push_back(t);
+  }
+  const int mi = kLeadingInputs + 2 * n, vi = mi + 1;
+  if (!(err = check_scalar("exp_avg", mi, ndims, shapes, dtypes, "float32", total)).empty()) return err;
+  if (!(err = check_scalar("exp_avg_sq", vi, ndims, shapes, dtypes, "float32", total)).empty()) return err;
+
+  out->lr = static_cast<const float*>(params[0]);
+  out->weight_decay = static_cast<const float*>(params[1]);
+  out->step = static_cast<const int32_t*>(params[2]);
+  out->hyper = static_cast<const float*>(params[3]);
+  out->exp_avg = static_cast<float*>(params[mi]);
+  out->exp_avg_sq = static_cast<float*>(params[vi]);
+  return "";
+}
+
+std::string check_scalar_values(float lr, float weight_decay, int64_t step, float beta1,
+                                float beta2, float eps) {
+  if (!std::isfinite(lr) || lr < 0.0f) return "learning rate must be finite and >= 0, got " + std::to_string(lr);
+  if (!std::isfinite(weight_decay) || weight_decay < 0.0f)
+    return "weight_decay must be finite and >= 0, got " + std::to_string(weight_decay);
+  if (step < 1) return "global_step must be >= 1 after the increment, got " + std::to_string(step);
+  if (!(beta1 > 0.0f && beta1 < 1.0f)) return "beta1 must be in (0, 1), got " + std::to_string(beta1);
+  if (!(beta2 > 0.0f && beta2 < 1.0f)) return "beta2 must be in (0, 1), got " + std::to_string(beta2);
+  if (!(eps > 0.0f) || !std::isfinite(eps)) return "eps must be finite and > 0, got " + std::to_string(eps);
+  return "";
+}
+
+int report_error(const char* entry, const std::string& message) {
+  std::fprintf(stderr, "fused_adamw %s: %s\n", entry, message.c_str());
+  std::fflush(stderr);
+  return 1;
+}
+
+}  // namespace fused_adamw

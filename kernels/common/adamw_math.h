@@ -1,0 +1,73 @@
+// The AdamW update of one element (or one SIMD vector of elements): the single
+// definition of the math shared by every C++/CUDA backend. Semantics follow
+// shared/reference/semantics.md (MindFormers AdamW):
+//   p' = p * (1 - lr*wd)
+//   m  = b1*m + (1-b1)*g
+//   v  = b2*v + (1-b2)*g*g
+//   p  = p' - (lr/bc1) * m / (sqrt(v/bc2) + eps)
+// T is float (scalar paths, CUDA) or a SIMD vector type with the usual
+// arithmetic operators and an fa_sqrt overload (see kernels/cpu/simd_*.h).
+#pragma once
+#include <cmath>
+#include <cstdint>
+
+#if defined(__CUDACC__)
+#define FA_HOST_DEVICE __host__ __device__ __forceinline__
+#else
+#define FA_HOST_DEVICE inline
+#endif
+
+namespace fused_adamw {
+
+// Per-call coefficients, derived once per kernel call from lr, wd, the step
+// and the constant hyper-parameters. All float32, as MindFormers computes them.
+struct StepCoeffs {
+  float decay;            // 1 - lr*wd
+  float beta1, one_minus_beta1;
+  float beta2, one_minus_beta2;
+  float step_size;        // lr / (1 - beta1^t)
+  float inv_bias_corr2;   // 1 / (1 - beta2^t)
+  float eps;
+};
+
+// t is the step after the increment (1 on the first call). The bias corrections
+// are computed in double so 1 - beta^t does not lose digits to cancellation.
+FA_HOST_DEVICE StepCoeffs make_step_coeffs(float lr, float weight_decay, int64_t t,
+                                           float beta1, float beta2, float eps) {
+  StepCoeffs c;
+  c.decay = 1.0f - lr * weight_decay;
+  c.beta1 = beta1;
+  c.one_minus_beta1 = 1.0f - beta1;  // exact for beta in [0.5, 1) (Sterbenz)
+  c.beta2 = beta2;
+  c.one_minus_beta2 = 1.0f - beta2;
+  const double bc1 = 1.0 - pow(static_cast<double>(beta1), static_cast<double>(t));
+  const double bc2 = 1.0 - pow(static_cast<double>(beta2), static_cast<double>(t));
+  c.step_size = static_cast<float>(static_cast<double>(lr) / bc1);
+  c.inv_bias_corr2 = static_cast<float>(1.0 / bc2);
+  c.eps = eps;
+  return c;
+}
+
+// Broadcast of the coefficients into the arithmetic type T.
+template <class T>
+struct CoeffsOf {
+  T decay, beta1, one_minus_beta1, beta2, one_minus_beta2, step_size, inv_bias_corr2, eps;
+  FA_HOST_DEVICE explicit CoeffsOf(const StepCoeffs& c)
+      : decay(c.decay), beta1(c.beta1), one_minus_beta1(c.one_minus_beta1), beta2(c.beta2),
+        one_minus_beta2(c.one_minus_beta2), step_size(c.step_size),
+        inv_bias_corr2(c.inv_bias_corr2), eps(c.eps) {}
+};
+
+FA_HOST_DEVICE float fa_sqrt(float x) { return sqrtf(x); }
+
+// One AdamW update in float32. p, m, v are updated in place; g is read.
+template <class T>
+FA_HOST_DEVICE void adamw_update(T& p, const T& g, T& m, T& v, const CoeffsOf<T>& c) {
+  const T decayed = p * c.decay;
+  m = c.beta1 * m + c.one_minus_beta1 * g;
+  v = c.beta2 * v + c.one_minus_beta2 * (g * g);
+  const T denom = fa_sqrt(v * c.inv_bias_corr2) + c.eps;
+  p = decayed - c.step_size * m / denom;
+}
+
+}  // namespace fused_adamw
