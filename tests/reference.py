@@ -1,0 +1,86 @@
+"""The float64 NumPy model of one AdamW step (shared/reference/semantics.md), and
+dtype helpers. Every backend's tests compare against this one definition.
+
+bfloat16 arrays are handled as uint16 bit patterns (NumPy has no bfloat16).
+"""
+import numpy as np
+
+DTYPES = ("float32", "float16", "bfloat16")
+
+
+def bf16_bits_to_f32(bits):
+    return (np.asarray(bits, dtype=np.uint16).astype(np.uint32) << 16).view(np.float32)
+
+
+def f32_to_bf16_bits(x):
+    """float32 -> bfloat16 bits, round to nearest even, NaN kept quiet."""
+    bits = np.asarray(x, dtype=np.float32).view(np.uint32).astype(np.uint64)
+    rounded = ((bits + 0x7FFF + ((bits >> 16) & 1)) >> 16).astype(np.uint16)
+    nan = np.isnan(np.asarray(x, dtype=np.float32))
+    return np.where(nan, ((bits >> 16) | 0x40).astype(np.uint16), rounded)
+
+
+def to_f64(a, dtype):
+    """A parameter/gradient array of `dtype` (bf16 as uint16 bits) as float64."""
+    if dtype == "bfloat16":
+        return bf16_bits_to_f32(a).astype(np.float64)
+    return np.asarray(a).astype(np.float64)
+
+
+def from_f64(x, dtype):
+    """float64 values rounded to `dtype` (bf16 as uint16 bits) the way the kernels store them."""
+    x32 = np.asarray(x, dtype=np.float64).astype(np.float32)
+    if dtype == "bfloat16":
+        return f32_to_bf16_bits(x32)
+    return x32.astype(dtype)
+
+
+def random_param(rng, n, dtype):
+    x = rng.standard_normal(n).astype(np.float32)
+    return from_f64(x, dtype)
+
+
+def adamw_step64(p, g, m, v, lr, weight_decay, step, beta1=0.9, beta2=0.999, eps=1e-8):
+    """One step in float64. p, g, m, v are float64 arrays; `step` is t (1 first).
+
+    Betas are rounded to float32 first, as every float32 implementation (MindFormers'
+    included) holds them; 1 - beta is then exact.
+    """
+    b1 = float(np.float32(beta1))
+    b2 = float(np.float32(beta2))
+    lr = float(np.float32(lr))
+    weight_decay = float(np.float32(weight_decay))
+    eps = float(np.float32(eps))
+    decayed = p * (1.0 - lr * weight_decay)
+    m = b1 * m + (1.0 - b1) * g
+    v = b2 * v + (1.0 - b2) * g * g
+    bc1 = 1.0 - b1**step
+    bc2 = 1.0 - b2**step
+    p = decayed - (lr / bc1) * m / (np.sqrt(v / bc2) + eps)
+    return p, m, v
+
+
+def rel_err(actual, expected):
+    """Norm-wise relative error of `actual` against the float64 `expected`."""
+    actual = np.asarray(actual, dtype=np.float64)
+    expected = np.asarray(expected, dtype=np.float64)
+    denom = np.linalg.norm(expected)
+    return np.linalg.norm(actual - expected) / (denom if denom > 0 else 1.0)
+
+
+def ulp_distance(a_bits_or_vals, b_f64, dtype):
+    """Distance in units of the last place of `dtype` between a stored array and the
+    float64 reference rounded to that dtype (0 or 1 means within one rounding)."""
+    if dtype == "float32":
+        a = np.asarray(a_bits_or_vals, dtype=np.float32).view(np.int32).astype(np.int64)
+        b = np.asarray(b_f64, dtype=np.float64).astype(np.float32).view(np.int32).astype(np.int64)
+    elif dtype == "float16":
+        a = np.asarray(a_bits_or_vals, dtype=np.float16).view(np.int16).astype(np.int64)
+        b = np.asarray(b_f64, dtype=np.float64).astype(np.float16).view(np.int16).astype(np.int64)
+    else:
+        a = np.asarray(a_bits_or_vals, dtype=np.uint16).view(np.int16).astype(np.int64)
+        b = from_f64(b_f64, "bfloat16").view(np.int16).astype(np.int64)
+    # Map sign-magnitude to a monotonic integer line.
+    to_line = lambda x, bits: np.where(x < 0, -(x & ((1 << (bits - 1)) - 1)), x)
+    width = 32 if dtype == "float32" else 16
+    return np.abs(to_line(a, width) - to_line(b, width))
