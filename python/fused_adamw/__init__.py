@@ -1,1 +1,15 @@
-__version__ = '0.1.0'
+"""fused_adamw: a fused AdamW optimizer for MindSpore.
+
+    from fused_adamw import FusedAdamW
+    optimizer = FusedAdamW(net.trainable_params(), learning_rate=1e-3, weight_decay=0.1)
+"""
+from ._C import build_info as _native_build_info
+from .optimizer import FusedAdamW
+
+__version__ = "0.1.0"
+__all__ = ["FusedAdamW", "build_info"]
+
+
+def build_info():
+    """What the native library was built with (backends, CPU ISA in use, threads)."""
+    return _native_build_info()

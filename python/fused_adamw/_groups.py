@@ -1,0 +1,68 @@
+"""Plans the kernel calls of one optimizer step.
+
+nn.Optimizer resolves user parameter groups into per-parameter learning rates and
+weight decays (in `parameters` order, possibly interleaved by `order_params`).
+Parameters sharing both become one kernel group: one flat exp_avg / exp_avg_sq
+pair and one kernel call per step. Zero-element parameters join no group: there
+is nothing to update, and MindSpore may hand the kernel no storage for them.
+"""
+from typing import NamedTuple, Tuple
+
+from mindspore.nn import Cell
+
+# Inputs one ops.Custom call is known to handle (4,002 were tested); a larger
+# group is split into several calls.
+MAX_TENSORS_PER_CALL = 2000
+
+
+class KernelGroup(NamedTuple):
+    indices: Tuple[int, ...]   # parameter indices, ascending, in `parameters` order
+    rep: int                   # index whose lr / weight decay the group uses
+    offsets: Tuple[int, ...]   # start of each member's state in the flat buffers
+    total: int                 # elements in the flat buffers
+
+
+def _lr_key(opt, i):
+    return id(opt.group_lr[i]) if opt.is_group_lr else None
+
+
+def _wd_key(opt, i):
+    if not opt.is_group:
+        return None
+    wd = opt.group_weight_decay[i]
+    return ("cell", id(wd)) if isinstance(wd, Cell) else ("value", float(wd))
+
+
+def plan_kernel_groups(opt, max_tensors=MAX_TENSORS_PER_CALL):
+    """Kernel groups of an initialised nn.Optimizer, in order of first appearance."""
+    members = {}
+    for i, param in enumerate(opt.parameters):
+        if param.size == 0:
+            continue
+        members.setdefault((_lr_key(opt, i), _wd_key(opt, i)), []).append(i)
+    groups = []
+    for indices in members.values():
+        for start in range(0, len(indices), max_tensors):
+            chunk = tuple(indices[start:start + max_tensors])
+            offsets, total = [], 0
+            for i in chunk:
+                offsets.append(total)
+                total += opt.parameters[i].size
+            groups.append(KernelGroup(chunk, chunk[0], tuple(offsets), total))
+    return groups
+
+
+def locate_states(groups, num_params):
+    """For each parameter index: (group number, offset) of its state, or None."""
+    where = [None] * num_params
+    for k, group in enumerate(groups):
+        for i, offset in zip(group.indices, group.offsets):
+            where[i] = (k, offset)
+    return where
+
+
+def as_slice(indices):
+    """(start, stop) when `indices` is a contiguous run, else None."""
+    if indices == tuple(range(indices[0], indices[-1] + 1)):
+        return indices[0], indices[-1] + 1
+    return None

@@ -1,0 +1,107 @@
+"""Argument checks. Every check here runs before anything is written.
+
+Constructor arguments follow MindFormers AdamW's contract (TypeError for a wrong
+type, ValueError for a wrong value, through MindSpore's own validator). Gradient
+checks compare static shapes and dtypes, so in GRAPH_MODE they run while the
+graph compiles (`constexpr`) and in PYNATIVE_MODE on each call.
+"""
+import math
+
+from mindspore import _checkparam as validator
+from mindspore import Tensor
+from mindspore.common import dtype as mstype
+from mindspore.ops import composite as C
+from mindspore.ops import constexpr
+from mindspore.ops import functional as F
+
+SUPPORTED_DTYPES = (mstype.float32, mstype.float16, mstype.bfloat16)
+
+
+def check_hyper_params(betas, eps, weight_decay, prim_name):
+    validator.check_value_type("betas", betas, [list, tuple], prim_name)
+    if len(betas) != 2:
+        raise ValueError(f"For '{prim_name}', 'betas' must hold two floats, got {len(betas)} values.")
+    validator.check_value_type("betas[0]", betas[0], [float], prim_name)
+    validator.check_value_type("betas[1]", betas[1], [float], prim_name)
+    validator.check_float_range(betas[0], 0.0, 1.0, validator.INC_NEITHER, "beta1", prim_name)
+    validator.check_float_range(betas[1], 0.0, 1.0, validator.INC_NEITHER, "beta2", prim_name)
+    validator.check_value_type("eps", eps, [float], prim_name)
+    validator.check_positive_float(eps, "eps", prim_name)
+    if not math.isfinite(eps):
+        raise ValueError(f"For '{prim_name}', 'eps' must be finite, got {eps}.")
+    # bool is an int in Python; MindSpore's validator rejects it, and so do we.
+    validator.check_value_type("weight_decay", weight_decay, [float, int], prim_name)
+    if not math.isfinite(weight_decay):
+        raise ValueError(f"For '{prim_name}', 'weight_decay' must be finite, got {weight_decay}.")
+
+
+def check_learning_rate_value(learning_rate, prim_name):
+    """A fixed learning rate (number or 0-d Tensor) must be finite and >= 0; nn.Optimizer
+    already rejects negative numbers, but lets NaN, inf and negative tensors through."""
+    if isinstance(learning_rate, bool):
+        raise TypeError(f"For '{prim_name}', 'learning_rate' must be float, int, Tensor, Iterable or "
+                        f"LearningRateSchedule, got bool.")
+    value = None
+    if isinstance(learning_rate, (float, int)):
+        value = float(learning_rate)
+    elif isinstance(learning_rate, Tensor) and learning_rate.ndim == 0:
+        value = float(learning_rate.asnumpy())
+    if value is not None and not (math.isfinite(value) and value >= 0.0):
+        raise ValueError(f"For '{prim_name}', 'learning_rate' must be finite and >= 0, got {value}.")
+
+
+def check_parameters(parameters, prim_name):
+    for param in parameters:
+        if param.dtype not in SUPPORTED_DTYPES:
+            raise TypeError(f"For '{prim_name}', parameter '{param.name}' has dtype {param.dtype}; "
+                            f"supported: float32, float16, bfloat16.")
+
+
+@constexpr
+def check_gradient_specs(specs, shapes, dtypes):
+    """specs: ((name, shape, dtype), ...) of the parameters; shapes/dtypes: of the gradients."""
+    if len(shapes) != len(specs):
+        raise ValueError(f"For 'FusedAdamW', expected {len(specs)} gradients (one per parameter, in "
+                         f"`parameters` order), got {len(shapes)}.")
+    for (name, shape, dtype), grad_shape, grad_dtype in zip(specs, shapes, dtypes):
+        if grad_dtype is None:
+            raise ValueError(f"For 'FusedAdamW', the gradient of parameter '{name}' is missing (None).")
+        if tuple(grad_shape) != tuple(shape):
+            raise ValueError(f"For 'FusedAdamW', the gradient of parameter '{name}' has shape "
+                             f"{tuple(grad_shape)}, but the parameter has shape {tuple(shape)}.")
+        if grad_dtype != dtype:
+            raise TypeError(f"For 'FusedAdamW', the gradient of parameter '{name}' has dtype {grad_dtype}, "
+                            f"but the parameter has dtype {dtype}; they must match.")
+
+
+# Static shape/dtype of each gradient, None for a missing one; HyperMap over the
+# tuple keeps graph compilation flat for thousands of gradients.
+_shape_of = C.MultitypeFuncGraph("fused_adamw_shape_of")
+_dtype_of = C.MultitypeFuncGraph("fused_adamw_dtype_of")
+
+
+@_shape_of.register("Tensor")
+def _tensor_shape(grad):
+    return F.shape(grad)
+
+
+@_shape_of.register("None")
+def _none_shape(grad):
+    return None
+
+
+@_dtype_of.register("Tensor")
+def _tensor_dtype(grad):
+    return F.dtype(grad)
+
+
+@_dtype_of.register("None")
+def _none_dtype(grad):
+    return None
+
+
+_map = C.Map()
+
+
+def check_gradients(specs, gradients):
+    check_gradient_specs(specs, _map(_shape_of, gradients), _map(_dtype_of, gradients))
