@@ -50,7 +50,8 @@ class FusedAdamW(Optimizer):
         parameter's shape and dtype.
 
     Outputs:
-        tuple[bool], all True.
+        tuple[Tensor]: one float32 element per kernel call, for ordering (``F.depend``) only. A
+        constant result would let GRAPH_MODE fold the whole step away, so the op outputs are returned.
 
     Attributes:
         exp_avg, exp_avg_sq: per-parameter states (``exp_avg[i]`` is a float32 Tensor shaped like
@@ -94,7 +95,6 @@ class FusedAdamW(Optimizer):
         self.exp_avg = FlatStateView(self.exp_avg_flat, where, self.parameters, "adam_m")
         self.exp_avg_sq = FlatStateView(self.exp_avg_sq_flat, where, self.parameters, "adam_v")
         self._grad_specs = tuple((p.name, tuple(p.shape), p.dtype) for p in self.parameters)
-        self._success = (True,) * len(self.parameters)
 
     @staticmethod
     def _zeros(n, name):
