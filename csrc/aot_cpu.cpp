@@ -3,6 +3,7 @@
 #include <cstdint>
 
 #include "aot_args.h"
+#include "call_record.h"
 
 using namespace fused_adamw;
 
@@ -17,6 +18,8 @@ extern "C" __attribute__((visibility("default"))) int FusedAdamW(int nparam, voi
   const int64_t step = *args.step;
   err = check_scalar_values(lr, wd, step, beta1, beta2, eps);
   if (!err.empty()) return report_error("FusedAdamW", err);
+  record_call(params + kLeadingInputs, static_cast<int>(args.tensors.size()), args.exp_avg,
+              args.exp_avg_sq);
   cpu::adamw_step(args.tensors.data(), static_cast<int>(args.tensors.size()), args.exp_avg,
                   args.exp_avg_sq, make_step_coeffs(lr, wd, step, beta1, beta2, eps));
   // The single float32 output is a dummy that gives graph mode a value to order on.

@@ -10,6 +10,7 @@
 
 #include "aot_args.h"
 #include "build_info.h"
+#include "call_record.h"
 
 namespace py = pybind11;
 using namespace fused_adamw;
@@ -106,6 +107,10 @@ PYBIND11_MODULE(_C, m) {
   m.def("floor_pass", &direct_floor, py::arg("params"), py::arg("grads"), py::arg("exp_avg"),
         py::arg("exp_avg_sq"),
         "The memory floor: AdamW's reads and writes with no math (overwrites the arrays).");
+  m.def("call_record", [] {
+    const CallRecord r = last_call_record();
+    return py::make_tuple(r.calls, r.written);
+  }, "(number of AOT kernel calls served, addresses written by the last: params..., exp_avg, exp_avg_sq)");
   m.def("get_isa", [] { return std::string(cpu::isa_name(cpu::active_isa())); });
   m.def("detected_isa", [] { return std::string(cpu::isa_name(cpu::detected_isa())); });
   m.def("isa_supported", [](const std::string& name) { return cpu::isa_supported(isa_from_name(name)); });
