@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <vector>
@@ -15,11 +16,19 @@ namespace fused_adamw {
 namespace cpu {
 namespace {
 
-RangeFn range_fn(Isa isa) {
+// The functions of one ISA path; null where this build has no such path.
+struct IsaPath {
+  RangeFn update;
+  FloorFn floor;
+};
+
+IsaPath isa_path(Isa isa) {
   switch (isa) {
-    case Isa::kScalar: return adamw_range_scalar;
-    default: return nullptr;
+    case Isa::kScalar: return {adamw_range_scalar, floor_range_scalar};
+    case Isa::kAvx2: return {adamw_range_avx2, floor_range_avx2};
+    case Isa::kAvx512: return {adamw_range_avx512, floor_range_avx512};
   }
+  return {nullptr, nullptr};
 }
 
 Isa best_isa() {
@@ -33,15 +42,27 @@ std::atomic<int> g_isa{-1};
 
 Isa initial_isa() {
   const char* env = std::getenv("FUSED_ADAMW_ISA");
-  Isa forced;
-  if (env && *env && parse_isa(env, &forced) && isa_supported(forced)) return forced;
+  if (env && *env) {
+    Isa forced;
+    if (parse_isa(env, &forced) && isa_supported(forced)) return forced;
+    // Say so once rather than silently running another path than the one asked for.
+    std::fprintf(stderr, "fused_adamw: FUSED_ADAMW_ISA=%s is not one of scalar/avx2/avx512 that "
+                 "this CPU supports; using %s\n", env, isa_name(best_isa()));
+  }
   return best_isa();
 }
 
 // Elements below which one thread does the whole group (a fork costs more).
 constexpr int64_t kSerialElements = 1 << 15;
-// Thread ranges start on 16-element boundaries so no two threads share a cache line of state.
+// Chunk boundaries are multiples of 16 elements so no two threads share a cache line of state.
 constexpr int64_t kSplitAlign = 16;
+// The group is cut into about this many chunks per thread, handed out from a shared
+// counter, instead of one fixed range per thread: when another process holds a core,
+// the other threads take over the stalled thread's remaining chunks rather than
+// waiting for it at the end of the region. Chunks stay large (>= kMinChunk) so the
+// counter is touched rarely.
+constexpr int64_t kChunksPerThread = 8;
+constexpr int64_t kMinChunk = 1 << 14;
 
 // Calls fn(tensor_index, tensor_start, begin, end) for each tensor piece inside [lo, hi) of the
 // group's concatenated element range. starts[i] = first element of tensor i.
@@ -57,7 +78,7 @@ void for_each_piece(const std::vector<int64_t>& starts, const TensorRef* tensors
   }
 }
 
-// Splits the group's elements evenly over the threads and runs fn on each piece.
+// Runs fn on every piece of the group's elements, split over the threads in chunks.
 // The prefix table lives in a per-thread buffer that only grows: no allocation per step.
 template <class Fn>
 void parallel_over_group(const TensorRef* tensors, int count, Fn fn) {
@@ -73,31 +94,25 @@ void parallel_over_group(const TensorRef* tensors, int count, Fn fn) {
   }
   starts[count] = total;
   if (total == 0) return;
-  const int threads = total < kSerialElements ? 1 : std::max(1, num_threads());
+  const int64_t max_threads = total < kSerialElements ? 1 : std::max(1, num_threads());
+  int64_t chunk = std::max(kMinChunk, (total + max_threads * kChunksPerThread - 1) /
+                                          (max_threads * kChunksPerThread));
+  chunk = (chunk + kSplitAlign - 1) / kSplitAlign * kSplitAlign;
+  const int64_t chunks = (total + chunk - 1) / chunk;
+  const int threads = static_cast<int>(std::min(max_threads, chunks));
+  if (threads == 1) {
+    for_each_piece(starts, tensors, count, 0, total, fn);
+    return;
+  }
+  std::atomic<int64_t> next{0};
 #pragma omp parallel num_threads(threads)
   {
-    const int t = omp_get_thread_num(), nt = omp_get_num_threads();
-    auto boundary = [&](int k) {
-      if (k == nt) return total;
-      return std::min(total, (total * k / nt) / kSplitAlign * kSplitAlign);
-    };
-    for_each_piece(starts, tensors, count, boundary(t), boundary(t + 1), fn);
+    for (int64_t c; (c = next.fetch_add(1, std::memory_order_relaxed)) < chunks;)
+      for_each_piece(starts, tensors, count, c * chunk, std::min(total, (c + 1) * chunk), fn);
   }
 }
 
 size_t dtype_size(DType d) { return d == DType::kFloat32 ? 4 : 2; }
-
-// The floor's "no math" body: every stream read once, p/m/v written once.
-template <class P>
-void floor_range(P* p, const P* g, float* m, float* v, int64_t n) {
-  for (int64_t i = 0; i < n; ++i) {
-    const P pi = p[i], gi = g[i];
-    const float mi = m[i], vi = v[i];
-    p[i] = gi;
-    m[i] = vi;
-    v[i] = mi + static_cast<float>(pi != P(0));
-  }
-}
 
 }  // namespace
 
@@ -121,7 +136,7 @@ bool parse_isa(const char* name, Isa* out) {
 }
 
 bool isa_supported(Isa isa) {
-  if (range_fn(isa) == nullptr) return false;
+  if (isa_path(isa).update == nullptr) return false;
   __builtin_cpu_init();
   switch (isa) {
     case Isa::kScalar: return true;
@@ -155,30 +170,32 @@ bool set_isa(Isa isa) {
 int num_threads() { return omp_get_max_threads(); }
 void set_num_threads(int n) { omp_set_num_threads(std::max(1, n)); }
 
-void adamw_step(const TensorRef* tensors, int count, float* exp_avg, float* exp_avg_sq,
-                const StepCoeffs& coeffs) {
-  const RangeFn fn = range_fn(active_isa());
+// One fn call per tensor piece: tensor i's state begins at `start`, its first element's
+// index in the group; [begin, end) are element indices inside the tensor.
+template <class PieceFn>
+void run_pieces(const TensorRef* tensors, int count, float* exp_avg, float* exp_avg_sq,
+                PieceFn fn) {
   parallel_over_group(tensors, count, [&](int i, int64_t start, int64_t begin, int64_t end) {
     const TensorRef& t = tensors[i];
     const size_t es = dtype_size(t.dtype);
-    // Tensor i's state begins at `start`, its first element's index in the group.
     fn(static_cast<char*>(t.param) + begin * es, static_cast<const char*>(t.grad) + begin * es,
-       exp_avg + start + begin, exp_avg_sq + start + begin, end - begin, t.dtype, coeffs);
+       exp_avg + start + begin, exp_avg_sq + start + begin, end - begin, t.dtype);
   });
 }
 
+void adamw_step(const TensorRef* tensors, int count, float* exp_avg, float* exp_avg_sq,
+                const StepCoeffs& coeffs) {
+  const RangeFn update = isa_path(active_isa()).update;
+  run_pieces(tensors, count, exp_avg, exp_avg_sq,
+             [&](void* p, const void* g, float* m, float* v, int64_t n, DType dt) {
+               update(p, g, m, v, n, dt, coeffs);
+             });
+}
+
+// Always the best path the CPU has, whatever ISA the update is forced to: the floor
+// must be the fastest pass with AdamW's access pattern.
 void floor_pass(const TensorRef* tensors, int count, float* exp_avg, float* exp_avg_sq) {
-  parallel_over_group(tensors, count, [&](int i, int64_t start, int64_t begin, int64_t end) {
-    const TensorRef& t = tensors[i];
-    float* m = exp_avg + start + begin;
-    float* v = exp_avg_sq + start + begin;
-    if (t.dtype == DType::kFloat32)
-      floor_range(static_cast<float*>(t.param) + begin, static_cast<const float*>(t.grad) + begin,
-                  m, v, end - begin);
-    else
-      floor_range(static_cast<uint16_t*>(t.param) + begin,
-                  static_cast<const uint16_t*>(t.grad) + begin, m, v, end - begin);
-  });
+  run_pieces(tensors, count, exp_avg, exp_avg_sq, isa_path(detected_isa()).floor);
 }
 
 }  // namespace cpu

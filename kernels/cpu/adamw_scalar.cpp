@@ -27,6 +27,18 @@ void store_f32(void* a, int64_t i, float x) { static_cast<float*>(a)[i] = x; }
 void store_f16(void* a, int64_t i, float x) { static_cast<uint16_t*>(a)[i] = float_to_fp16(x); }
 void store_bf16(void* a, int64_t i, float x) { static_cast<uint16_t*>(a)[i] = float_to_bf16(x); }
 
+// P is float or int16_t (16-bit parameters compared as raw bits: no conversion).
+template <class P>
+void floor_typed(P* p, const P* g, float* m, float* v, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) {
+    const P pi = p[i], gi = g[i];
+    const float mi = m[i], vi = v[i];
+    p[i] = pi > gi ? pi : gi;
+    m[i] = vi;
+    v[i] = mi;
+  }
+}
+
 }  // namespace
 
 void adamw_range_scalar(void* p, const void* g, float* m, float* v, int64_t n, DType dtype,
@@ -43,6 +55,13 @@ void adamw_range_scalar(void* p, const void* g, float* m, float* v, int64_t n, D
     case DType::kFloat16: return update_range(p, g, m, v, n, c, load_f16, store_f16);
     case DType::kBFloat16: return update_range(p, g, m, v, n, c, load_bf16, store_bf16);
   }
+}
+
+void floor_range_scalar(void* p, const void* g, float* m, float* v, int64_t n, DType dtype) {
+  if (dtype == DType::kFloat32)
+    floor_typed(static_cast<float*>(p), static_cast<const float*>(g), m, v, n);
+  else
+    floor_typed(static_cast<int16_t*>(p), static_cast<const int16_t*>(g), m, v, n);
 }
 
 }  // namespace cpu
