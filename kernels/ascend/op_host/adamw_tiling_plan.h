@@ -1,0 +1,32 @@
+// Host tiling of FusedAdamwGroup in plain C++ (no CANN header): the op_host
+// tiling function (fused_adamw_group.cpp) calls it with the platform's vector
+// core count and Unified Buffer size, and the tests (tests/ascend) call it with
+// g++ over sizes 1..1e10 and 1..48 cores. The kernel consumes its output as is.
+#ifndef FUSED_ADAMW_GROUP_TILING_PLAN_H
+#define FUSED_ADAMW_GROUP_TILING_PLAN_H
+
+#include <cstdint>
+
+#include "../op_kernel/fused_adamw_group_tiling_data.h"
+
+// 910B defaults (GetCoreNumAiv / GetCoreMemSize(UB) on a 910B2): what the tests
+// assume when they are not sweeping.
+constexpr uint32_t kFa910bVectorCores = 48;
+constexpr uint64_t kFa910bUbBytes = 192 * 1024;
+// UB left unused by the tile buffers, as CANN's own AdamW tilings keep a margin.
+constexpr uint64_t kFaUbReserveBytes = 1024;
+
+extern "C" {
+
+// UB bytes one tile element costs with 16- or 32-bit params: two buffers of
+// each queue (double buffering) plus the single calc buffer.
+uint64_t fa_ub_bytes_per_elem(uint32_t param_bytes);
+
+// Fills *out for a group whose tensors have numels[0..num_tensors). Returns
+// nullptr on success, otherwise a static message (nothing else is touched).
+const char* fa_make_tiling(const int64_t* numels, uint32_t num_tensors, uint32_t param_bytes, uint32_t core_num,
+                           uint64_t ub_bytes, FusedAdamwGroupTilingData* out);
+
+}  // extern "C"
+
+#endif  // FUSED_ADAMW_GROUP_TILING_PLAN_H

@@ -1,0 +1,187 @@
+// Checks the FusedAdamwGroup host tiling (kernels/ascend/op_host/adamw_tiling_plan.cpp)
+// and the kernel's tile walk (kernels/ascend/op_kernel/adamw_schedule.h) without CANN.
+// Built and run by test_tiling.py; exits non-zero and prints the first failures.
+//
+// For every case: every element of the group is covered exactly once (core ranges
+// contiguous from 0 to total; tiles contiguous inside a core, inside one tensor,
+// at the right flat offset), every UB sub-buffer offset and size and every full-tile
+// copy length is a multiple of 32 bytes, tails are padded to whole 32-byte blocks,
+// the buffers (two per queue plus the calc buffer) fit the UB budget, and core
+// element counts differ by less than one tile.
+#include <cstdint>
+#include <cstdio>
+#include <random>
+#include <vector>
+
+#include "adamw_schedule.h"
+#include "adamw_tiling_plan.h"
+
+namespace {
+
+int g_failures = 0;
+long long g_cases = 0;
+
+#define CHECK(cond, ...)                                            \
+    do {                                                            \
+        if (!(cond)) {                                              \
+            if (++g_failures <= 20) {                               \
+                std::printf("FAIL %s:%d: %s | ", __FILE__, __LINE__, #cond); \
+                std::printf(__VA_ARGS__);                           \
+                std::printf("\n");                                  \
+            }                                                       \
+            return;                                                 \
+        }                                                           \
+    } while (0)
+
+bool mult32(uint64_t bytes) { return bytes % 32 == 0; }
+
+void check_case(const std::vector<int64_t>& numels, uint32_t pb, uint32_t cores, uint64_t ub, bool bitmap)
+{
+    ++g_cases;
+    FusedAdamwGroupTilingData td;
+    const char* err = fa_make_tiling(numels.data(), static_cast<uint32_t>(numels.size()), pb, cores, ub, &td);
+    CHECK(err == nullptr, "tiling error: %s", err ? err : "");
+    int64_t total = 0;
+    std::vector<int64_t> prefix;
+    for (int64_t n : numels) {
+        prefix.push_back(total);
+        total += n;
+    }
+    const uint64_t L = td.tileLen;
+    const char* ctx = pb == 4 ? "fp32" : "16-bit";
+
+    // UB layout: alignment, no overlap (each sub-buffer holds a whole tile), budget.
+    CHECK(L > 0 && L % kFaCoreAlignElems == 0, "%s tileLen %llu", ctx, (unsigned long long)L);
+    const uint64_t offs[] = {td.inOffG, td.inOffM, td.inOffV, td.inBufBytes, td.outOffM, td.outOffV,
+                             td.outBufBytes, td.calcOffG32, td.calcOffT1, td.calcOffT2, td.calcBufBytes};
+    for (uint64_t o : offs) CHECK(mult32(o), "%s UB offset/size %llu not 32-byte aligned", ctx, (unsigned long long)o);
+    CHECK(td.inOffG >= L * pb && td.inOffM - td.inOffG >= L * pb && td.inOffV - td.inOffM >= 4 * L &&
+              td.inBufBytes - td.inOffV >= 4 * L, "%s in-buffer overlap", ctx);
+    CHECK(td.outOffM >= L * pb && td.outOffV - td.outOffM >= 4 * L && td.outBufBytes - td.outOffV >= 4 * L,
+          "%s out-buffer overlap", ctx);
+    if (pb == 2) {
+        CHECK(td.calcOffG32 >= 4 * L && td.calcOffT1 - td.calcOffG32 >= 4 * L && td.calcOffT2 - td.calcOffT1 >= 4 * L &&
+                  td.calcBufBytes - td.calcOffT2 >= 4 * L, "calc-buffer overlap");
+    } else {
+        CHECK(td.calcOffT2 - td.calcOffT1 >= 4 * L && td.calcBufBytes - td.calcOffT2 >= 4 * L, "calc-buffer overlap");
+    }
+    const uint64_t used_ub = 2ULL * td.inBufBytes + 2ULL * td.outBufBytes + td.calcBufBytes;
+    CHECK(used_ub + kFaUbReserveBytes <= ub, "%s UB budget: %llu + reserve > %llu", ctx, (unsigned long long)used_ub,
+          (unsigned long long)ub);
+    // Full-tile copy lengths.
+    CHECK(mult32(L * pb) && mult32(L * 4), "full-tile copy lengths");
+
+    // Cores: count, contiguity, alignment, balance.
+    const uint64_t units = (total + kFaCoreAlignElems - 1) / kFaCoreAlignElems;
+    uint64_t expect_used = cores < kFaMaxCores ? cores : kFaMaxCores;
+    if (expect_used > units) expect_used = units;
+    if (expect_used == 0) expect_used = 1;
+    CHECK(td.usedCores == expect_used, "usedCores %u, expected %llu (cores %u, total %lld)", td.usedCores,
+          (unsigned long long)expect_used, cores, (long long)total);
+    int64_t next = 0, cmin = INT64_MAX, cmax = 0;
+    for (uint32_t c = 0; c < td.usedCores; ++c) {
+        CHECK(td.coreFlatStart[c] == next, "core %u starts at %lld, expected %lld", c, (long long)td.coreFlatStart[c],
+              (long long)next);
+        CHECK(td.coreFlatStart[c] % kFaCoreAlignElems == 0, "core %u start not aligned", c);
+        CHECK(td.coreCount[c] >= 0, "negative count");
+        const uint32_t t = td.coreFirstTensor[c];
+        CHECK(t < numels.size(), "core %u first tensor %u out of range", c, t);
+        CHECK(prefix[t] + td.coreFirstOffset[c] == td.coreFlatStart[c], "core %u first tensor/offset wrong", c);
+        CHECK(td.coreCount[c] == 0 || td.coreFirstOffset[c] < numels[t], "core %u starts past its tensor", c);
+        next += td.coreCount[c];
+        if (td.coreCount[c] < cmin) cmin = td.coreCount[c];
+        if (td.coreCount[c] > cmax) cmax = td.coreCount[c];
+    }
+    CHECK(next == total, "cores cover %lld of %lld elements", (long long)next, (long long)total);
+    CHECK(cmax - cmin <= static_cast<int64_t>(L), "cores unbalanced: %lld..%lld, tile %llu", (long long)cmin,
+          (long long)cmax, (unsigned long long)L);
+
+    // Tile walk of every core, as the kernel does it.
+    std::vector<uint8_t> seen(bitmap ? total : 0, 0);
+    auto numel_of = [&](uint32_t k) { return numels[k]; };
+    for (uint32_t c = 0; c < td.usedCores; ++c) {
+        FaTileCursor cur = FaCoreCursor(td, c);
+        FaTile tile;
+        int64_t flat = td.coreFlatStart[c], walked = 0;
+        while (FaNextTile(cur, numel_of, td.tileLen, tile)) {
+            CHECK(tile.len >= 1 && tile.len <= L, "tile length %u", tile.len);
+            CHECK(tile.tensor < numels.size() && tile.local >= 0 && tile.local + tile.len <= numels[tile.tensor],
+                  "tile outside its tensor");
+            CHECK(tile.flat == flat && prefix[tile.tensor] + tile.local == tile.flat, "tile at wrong flat offset");
+            CHECK(tile.padded >= tile.len && tile.padded <= L && tile.padded % kFaPadElems == 0, "tail padding");
+            CHECK(mult32(uint64_t(tile.padded) * pb) && mult32(uint64_t(tile.padded) * 4), "padded UB footprint");
+            if (tile.len == L) CHECK(mult32(uint64_t(tile.len) * pb) && mult32(uint64_t(tile.len) * 4), "copy length");
+            if (bitmap)
+                for (int64_t i = tile.flat; i < tile.flat + tile.len; ++i) {
+                    CHECK(seen[i] == 0, "element %lld covered twice", (long long)i);
+                    seen[i] = 1;
+                }
+            flat += tile.len;
+            walked += tile.len;
+        }
+        CHECK(walked == td.coreCount[c], "core %u walked %lld of %lld", c, (long long)walked,
+              (long long)td.coreCount[c]);
+    }
+    if (bitmap)
+        for (int64_t i = 0; i < total; ++i) CHECK(seen[i] == 1, "element %lld never covered", (long long)i);
+}
+
+void check_errors()
+{
+    FusedAdamwGroupTilingData td;
+    const int64_t one[] = {1}, neg[] = {-1};
+    ++g_cases;
+    CHECK(fa_make_tiling(one, 1, 3, 48, kFa910bUbBytes, &td) != nullptr, "param_bytes 3 accepted");
+    CHECK(fa_make_tiling(one, 1, 4, 0, kFa910bUbBytes, &td) != nullptr, "0 cores accepted");
+    CHECK(fa_make_tiling(one, 0, 4, 48, kFa910bUbBytes, &td) != nullptr, "empty group accepted");
+    CHECK(fa_make_tiling(neg, 1, 4, 48, kFa910bUbBytes, &td) != nullptr, "negative size accepted");
+    CHECK(fa_make_tiling(one, 1, 4, 48, 2048, &td) != nullptr, "UB too small for a tile accepted");
+}
+
+}  // namespace
+
+int main()
+{
+    check_errors();
+    const uint32_t pbs[] = {4, 2};
+    // Single tensors: tiny, around the alignment units and the tile length, and up to 1e10.
+    std::vector<int64_t> sizes = {1, 2, 7, 15, 16, 17, 63, 64, 65, 127, 128, 129, 1000, 2943, 2944, 2945, 3135, 3136,
+                                  3137, 4096, 65535, 65536, 100003, 1000000, 3000017};
+    const std::vector<int64_t> huge = {100000000LL, 1000000007LL, 4294967296LL + 17, 10000000000LL};
+    for (uint32_t pb : pbs) {
+        for (uint32_t cores = 1; cores <= 48; ++cores) {
+            for (int64_t n : sizes) check_case({n}, pb, cores, kFa910bUbBytes, n <= 200000);
+            for (int64_t n : huge) check_case({n}, pb, cores, kFa910bUbBytes, false);
+        }
+        // Other UB sizes (910B reports 192 KiB; smaller ones stress the tile arithmetic).
+        for (uint64_t ub : {uint64_t(16 * 1024), uint64_t(64 * 1024 + 32), uint64_t(248 * 1024)})
+            for (uint32_t cores : {1u, 7u, 48u}) check_case({123457}, pb, cores, ub, true);
+    }
+    // Groups of many tensors, with empty and one-element tensors, and group sizes to 1e10.
+    std::mt19937_64 rng(12345);
+    for (int rep = 0; rep < 300; ++rep) {
+        const int count = 1 + static_cast<int>(rng() % 60);
+        std::vector<int64_t> numels;
+        for (int k = 0; k < count; ++k) {
+            switch (rng() % 6) {
+                case 0: numels.push_back(0); break;
+                case 1: numels.push_back(1); break;
+                case 2: numels.push_back(static_cast<int64_t>(rng() % 100)); break;
+                case 3: numels.push_back(static_cast<int64_t>(rng() % 5000)); break;
+                default: numels.push_back(static_cast<int64_t>(rng() % 70000)); break;
+            }
+        }
+        const uint32_t cores = 1 + static_cast<uint32_t>(rng() % 48);
+        for (uint32_t pb : pbs) check_case(numels, pb, cores, kFa910bUbBytes, true);
+    }
+    for (uint32_t pb : pbs)
+        for (uint32_t cores : {1u, 24u, 40u, 48u}) {
+            check_case({0, 0, 0}, pb, cores, kFa910bUbBytes, true);
+            check_case({5000000000LL, 0, 1, 4999999999LL}, pb, cores, kFa910bUbBytes, false);
+            std::vector<int64_t> many(1000, 4097);
+            many[500] = 0;
+            check_case(many, pb, cores, kFa910bUbBytes, true);
+        }
+    std::printf("%lld cases, %d failures\n", g_cases, g_failures);
+    return g_failures == 0 ? 0 : 1;
+}
