@@ -167,8 +167,17 @@ bool set_isa(Isa isa) {
   return true;
 }
 
-int num_threads() { return omp_get_max_threads(); }
-void set_num_threads(int n) { omp_set_num_threads(std::max(1, n)); }
+// Process-wide, not OpenMP's per-thread ICV: in graph mode the kernel runs on one of
+// MindSpore's runtime threads, which never sees an omp_set_num_threads() made from
+// the Python thread. 0 = not set: follow OpenMP (OMP_NUM_THREADS, else the CPUs this
+// process may run on), read on the calling thread.
+std::atomic<int> g_threads{0};
+
+int num_threads() {
+  const int n = g_threads.load(std::memory_order_relaxed);
+  return n > 0 ? n : omp_get_max_threads();
+}
+void set_num_threads(int n) { g_threads.store(std::max(1, n), std::memory_order_relaxed); }
 
 // One fn call per tensor piece: tensor i's state begins at `start`, its first element's
 // index in the group; [begin, end) are element indices inside the tensor.

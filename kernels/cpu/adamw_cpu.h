@@ -37,7 +37,9 @@ bool set_isa(Isa isa);
 const char* isa_name(Isa isa);
 bool parse_isa(const char* name, Isa* out);
 
-// Threads a call uses: OpenMP's setting (OMP_NUM_THREADS / omp_set_num_threads).
+// Threads a call uses: the value given to set_num_threads (process-wide) if any,
+// else OpenMP's setting on the calling thread (OMP_NUM_THREADS, default: the CPUs
+// this process may run on).
 int num_threads();
 void set_num_threads(int n);
 
