@@ -1,0 +1,86 @@
+"""The MindSpore side of the Ascend backend, on CPU: the reg info against
+MindSpore 2.10's own aclnn-header parser and callback generator, the argument
+packing, the package lookup, and the refusal to build the op off Ascend. The
+Custom op itself can only be constructed on an Ascend device (docs/ascend.md)."""
+import importlib.util
+from pathlib import Path
+
+import pytest
+
+from mindspore.ops.operations._custom_ops_utils import CustomCodeGenerator, CustomInfoGenerator
+
+# Loaded from its file: it needs nothing from the package (in particular not the
+# compiled _C), so these checks run whether or not fused_adamw is built/installed.
+_SPEC = importlib.util.spec_from_file_location(
+    "fused_adamw_ascend", Path(__file__).resolve().parents[2] / "python" / "fused_adamw" / "_ascend.py")
+_ascend = importlib.util.module_from_spec(_SPEC)
+_SPEC.loader.exec_module(_ascend)
+
+
+@pytest.fixture
+def fake_vendor(tmp_path, monkeypatch):
+    """A vendor directory holding only the expected aclnn header (not a real package)."""
+    include = tmp_path / "vendors" / _ascend.VENDOR_NAME / "op_api" / "include"
+    include.mkdir(parents=True)
+    (include / _ascend.ACLNN_HEADER).write_text(
+        '#include "aclnn/acl_meta.h"\nextern "C" {\n' + _ascend.EXPECTED_ACLNN_PROTOTYPE + "}\n")
+    monkeypatch.setenv("ASCEND_CUSTOM_OPP_PATH", str(include.parents[1]))
+    monkeypatch.setenv("ASCEND_OPP_PATH", str(tmp_path / "opp"))
+    return include.parents[1]
+
+
+def test_mindspore_finds_our_header_name():
+    # MindSpore derives the header file name from the op name (camel case -> snake case).
+    assert CustomInfoGenerator(_ascend.ACLNN_NAME).aclnn_api_file_name == _ascend.ACLNN_HEADER
+
+
+def test_reg_info_matches_aclnn_prototype(fake_vendor):
+    api_types = CustomInfoGenerator(_ascend.ACLNN_NAME).get_aclnn_api_types()
+    assert api_types == ["aclTensor*"] * 4 + ["aclTensorList*"] * 2 + ["aclTensor*"] * 3 + [
+        "uint64_t*", "aclOpExecutor**"]
+    reg = _ascend.group_reg_info()
+    # MindSpore's own count check and callback generation accept it...
+    code = CustomCodeGenerator().generate_callback_by_types(_ascend.ACLNN_NAME, reg, api_types)
+    assert "aclTensorList* input4" in code and "aclTensorList* input5" in code and "output0" in code
+    # ...and would reject reg info that lists the in-place references as outputs
+    # (what MindSpore derives from the ops-info JSON when no reg info is given).
+    with_refs = dict(reg, outputs=[{"index": i, "name": n, "paramType": p} for i, (n, p) in enumerate(
+        [("var", "dynamic"), ("exp_avg", "required"), ("exp_avg_sq", "required"), ("done", "required")])])
+    with pytest.raises(RuntimeError, match="not equal to aclnn api input size"):
+        CustomCodeGenerator().generate_callback_by_types(_ascend.ACLNN_NAME, with_refs, api_types)
+
+
+def test_reg_info_dtypes():
+    reg = _ascend.group_reg_info()
+    assert [i["name"] for i in reg["inputs"]] == list(_ascend.INPUT_NAMES)
+    assert [i["paramType"] for i in reg["inputs"]] == ["required"] * 4 + ["dynamic"] * 2 + ["required"] * 2
+    assert [row[4][0] for row in reg["dtype_format"]] == ["float32", "float16", "bfloat16"]
+    for row in reg["dtype_format"]:
+        assert row[2][0] == "int32" and row[4] == row[5] and all(row[i][0] == "float32" for i in (0, 1, 3, 6, 7, 8))
+    # MindSpore's PyNative custom aclnn path takes at most 12 arguments.
+    assert len(reg["inputs"]) + len(reg["outputs"]) <= 12
+
+
+def test_pack_group_inputs():
+    args = ["lr", "wd", "step", "hyper", "p0", "p1", "p2", "g0", "g1", "g2", "m", "v"]
+    assert _ascend.pack_group_inputs(3, args) == (
+        "lr", "wd", "step", "hyper", ("p0", "p1", "p2"), ("g0", "g1", "g2"), "m", "v")
+    with pytest.raises(TypeError):
+        _ascend.pack_group_inputs(2, args)
+
+
+def test_package_lookup(fake_vendor, monkeypatch):
+    assert _ascend.find_operator_package() == str(fake_vendor)
+    assert _ascend.is_operator_package_installed()
+    monkeypatch.setenv("ASCEND_CUSTOM_OPP_PATH", "")
+    monkeypatch.setenv("ASCEND_OPP_PATH", str(fake_vendor.parents[1]))  # .../vendors/fused_adamw found by name
+    assert _ascend.find_operator_package() == str(fake_vendor)
+    monkeypatch.delenv("ASCEND_OPP_PATH")
+    assert not _ascend.is_operator_package_installed()
+
+
+def test_refuses_off_ascend():
+    import mindspore as ms
+    assert ms.get_context("device_target") != "Ascend"
+    with pytest.raises(RuntimeError, match="Ascend"):
+        _ascend.make_ascend_group_op(3)
