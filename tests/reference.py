@@ -84,3 +84,28 @@ def ulp_distance(a_bits_or_vals, b_f64, dtype):
     to_line = lambda x, bits: np.where(x < 0, -(x & ((1 << (bits - 1)) - 1)), x)
     width = 32 if dtype == "float32" else 16
     return np.abs(to_line(a, width) - to_line(b, width))
+
+
+def rounding_excess(stored, expected64, scale64, dtype):
+    """How far a 16-bit result is from the float64 model, in units of what one rounding
+    allows: <= 1 means "within one rounding of the parameter dtype".
+
+    The kernels compute in float32 and then round once, to nearest, to the parameter
+    dtype, so the allowance is half an ulp of that dtype at the result (one rounding;
+    truncation or a double rounding would exceed it) plus the float32 error of the
+    computation and of the float32 states, 32 float32 ulps of its largest intermediate `scale64`
+    (|p * (1 - lr*wd)| + |update|). The second term matters only where the decayed
+    parameter and the update nearly cancel and the result is far below both.
+    """
+    expected64 = np.asarray(expected64, np.float64)
+    if dtype == "bfloat16":
+        values = bf16_bits_to_f32(stored).astype(np.float64)
+        magnitude = np.maximum(np.abs(expected64), 2.0**-126)
+        spacing = 2.0 ** (np.floor(np.log2(magnitude)) - 7)
+    else:
+        values = np.asarray(stored, np.float16).astype(np.float64)
+        spacing = np.spacing(np.abs(expected64).astype(np.float16)).astype(np.float64)
+    allowed = 0.5 * spacing + 32 * 2.0**-24 * np.abs(scale64)
+    both_nan = np.isnan(values) & np.isnan(expected64)
+    excess = np.abs(values - expected64) / allowed
+    return np.where(both_nan, 0.0, np.where(values == expected64, 0.0, excess))
