@@ -23,6 +23,10 @@ py::dict build_info_dict() {
   info["cpu"] = cpu_info;
 #ifdef FUSED_ADAMW_WITH_CUDA
   info["cuda"] = true;
+  // What cmake/cuda.cmake compiled: e.g. "80-real,90-real,90-virtual" (SASS for
+  // sm_80 and sm_90, PTX for compute_90), and the nvcc that did it.
+  info["cuda_architectures"] = FUSED_ADAMW_CUDA_ARCHS;
+  info["cuda_compiler"] = "nvcc " FUSED_ADAMW_CUDA_COMPILER_VERSION;
 #else
   info["cuda"] = false;
 #endif

@@ -1,0 +1,28 @@
+// ops.Custom(func_type="aot") entry point for MindSpore's GPU target. Same
+// argument layout as the CPU entry (aot_args.h); every pointer is device memory,
+// so the values of lr, weight_decay, global_step and hyper are read by the
+// kernel, never here: a step enqueues work on MindSpore's stream and returns
+// without synchronising (and can be captured in a CUDA graph).
+#include <cstdint>
+
+#include "../kernels/cuda/adamw_cuda.h"
+#include "aot_args.h"
+
+using namespace fused_adamw;
+
+// Updates a group's params and flat states in place. Returns 0, or 1 with the
+// reason on stderr (argument layout, or the CUDA call that failed). Invalid
+// values (negative lr, t < 1, ...) cannot be rejected without a sync: the kernel
+// then changes nothing and writes NaN to the dummy output instead of 0.
+extern "C" __attribute__((visibility("default"))) int FusedAdamWGPU(int nparam, void** params, int* ndims,
+                                                                    int64_t** shapes, const char** dtypes,
+                                                                    void* stream, void* /*extra*/) {
+  thread_local GroupArgs args;  // reused: no allocation per step
+  const std::string err = parse_group_args(nparam, params, ndims, shapes, dtypes, &args);
+  if (!err.empty()) return report_error("FusedAdamWGPU", err);
+  const char* cuda_err = cuda::adamw_step_async(
+      args.tensors.data(), static_cast<int>(args.tensors.size()), args.exp_avg, args.exp_avg_sq, args.lr,
+      args.weight_decay, args.step, args.hyper, static_cast<float*>(params[nparam - 1]), stream);
+  if (cuda_err) return report_error("FusedAdamWGPU", cuda_err);
+  return 0;
+}
