@@ -43,8 +43,8 @@ def random_param(rng, n, dtype):
 def adamw_step64(p, g, m, v, lr, weight_decay, step, beta1=0.9, beta2=0.999, eps=1e-8):
     """One step in float64. p, g, m, v are float64 arrays; `step` is t (1 first).
 
-    Betas are rounded to float32 first, as every float32 implementation (MindFormers'
-    included) holds them; 1 - beta is then exact.
+    The scalars are rounded to float32 first, as MindFormers holds them: betas, lr,
+    weight decay, eps and the bias corrections 1 - beta^t; 1 - beta is then exact.
     """
     b1 = float(np.float32(beta1))
     b2 = float(np.float32(beta2))
@@ -54,8 +54,10 @@ def adamw_step64(p, g, m, v, lr, weight_decay, step, beta1=0.9, beta2=0.999, eps
     decayed = p * (1.0 - lr * weight_decay)
     m = b1 * m + (1.0 - b1) * g
     v = b2 * v + (1.0 - b2) * g * g
-    bc1 = 1.0 - b1**step
-    bc2 = 1.0 - b2**step
+    # The bias corrections are float32 quantities in MindFormers (a float32 Pow op), like
+    # the betas, lr and eps: model them as such, then compute everything else in float64.
+    bc1 = float(np.float32(1.0) - np.float32(b1) ** np.float32(step))
+    bc2 = float(np.float32(1.0) - np.float32(b2) ** np.float32(step))
     p = decayed - (lr / bc1) * m / (np.sqrt(v / bc2) + eps)
     return p, m, v
 

@@ -4,7 +4,9 @@
 //   p' = p * (1 - lr*wd)
 //   m  = b1*m + (1-b1)*g
 //   v  = b2*v + (1-b2)*g*g
-//   p  = p' - (lr/bc1) * m / (sqrt(v/bc2) + eps)
+//   p  = p' - (m / (sqrt(v/bc2) + eps)) * (lr/bc1)
+// with bc1 = 1 - b1^t and bc2 = 1 - b2^t computed in float32, in MindFormers'
+// operation order, so results track MindFormers' own float32 ops closely.
 // T is float (scalar paths, CUDA) or a SIMD vector type with the usual
 // arithmetic operators and an fa_sqrt overload (see kernels/cpu/simd_*.h).
 #pragma once
@@ -26,12 +28,14 @@ struct StepCoeffs {
   float beta1, one_minus_beta1;
   float beta2, one_minus_beta2;
   float step_size;        // lr / (1 - beta1^t)
-  float inv_bias_corr2;   // 1 / (1 - beta2^t)
+  float bias_corr2;       // 1 - beta2^t
   float eps;
 };
 
 // t is the step after the increment (1 on the first call). The bias corrections
-// are computed in double so 1 - beta^t does not lose digits to cancellation.
+// are float32 `1 - powf(beta, t)`, exactly as MindFormers computes them (its Pow op
+// in float32). That is not the most accurate choice (1 - beta2^t cancels digits
+// early in training) but it is the contract: drop-in users expect its numbers.
 FA_HOST_DEVICE StepCoeffs make_step_coeffs(float lr, float weight_decay, int64_t t,
                                            float beta1, float beta2, float eps) {
   StepCoeffs c;
@@ -40,10 +44,9 @@ FA_HOST_DEVICE StepCoeffs make_step_coeffs(float lr, float weight_decay, int64_t
   c.one_minus_beta1 = 1.0f - beta1;  // exact for beta in [0.5, 1) (Sterbenz)
   c.beta2 = beta2;
   c.one_minus_beta2 = 1.0f - beta2;
-  const double bc1 = 1.0 - pow(static_cast<double>(beta1), static_cast<double>(t));
-  const double bc2 = 1.0 - pow(static_cast<double>(beta2), static_cast<double>(t));
-  c.step_size = static_cast<float>(static_cast<double>(lr) / bc1);
-  c.inv_bias_corr2 = static_cast<float>(1.0 / bc2);
+  const float bc1 = 1.0f - powf(beta1, static_cast<float>(t));
+  c.step_size = lr / bc1;
+  c.bias_corr2 = 1.0f - powf(beta2, static_cast<float>(t));
   c.eps = eps;
   return c;
 }
@@ -51,11 +54,11 @@ FA_HOST_DEVICE StepCoeffs make_step_coeffs(float lr, float weight_decay, int64_t
 // Broadcast of the coefficients into the arithmetic type T.
 template <class T>
 struct CoeffsOf {
-  T decay, beta1, one_minus_beta1, beta2, one_minus_beta2, step_size, inv_bias_corr2, eps;
+  T decay, beta1, one_minus_beta1, beta2, one_minus_beta2, step_size, bias_corr2, eps;
   FA_HOST_DEVICE explicit CoeffsOf(const StepCoeffs& c)
       : decay(c.decay), beta1(c.beta1), one_minus_beta1(c.one_minus_beta1), beta2(c.beta2),
         one_minus_beta2(c.one_minus_beta2), step_size(c.step_size),
-        inv_bias_corr2(c.inv_bias_corr2), eps(c.eps) {}
+        bias_corr2(c.bias_corr2), eps(c.eps) {}
 };
 
 FA_HOST_DEVICE float fa_sqrt(float x) { return sqrtf(x); }
@@ -66,8 +69,8 @@ FA_HOST_DEVICE void adamw_update(T& p, const T& g, T& m, T& v, const CoeffsOf<T>
   const T decayed = p * c.decay;
   m = c.beta1 * m + c.one_minus_beta1 * g;
   v = c.beta2 * v + c.one_minus_beta2 * (g * g);
-  const T denom = fa_sqrt(v * c.inv_bias_corr2) + c.eps;
-  p = decayed - c.step_size * m / denom;
+  const T denom = fa_sqrt(v / c.bias_corr2) + c.eps;
+  p = decayed - (m / denom) * c.step_size;
 }
 
 }  // namespace fused_adamw
