@@ -7,6 +7,8 @@ graph compiles (`constexpr`) and in PYNATIVE_MODE on each call.
 """
 import math
 
+import numpy as np
+
 from mindspore import _checkparam as validator
 from mindspore import Tensor
 from mindspore.common import dtype as mstype
@@ -35,19 +37,26 @@ def check_hyper_params(betas, eps, weight_decay, prim_name):
         raise ValueError(f"For '{prim_name}', 'weight_decay' must be finite, got {weight_decay}.")
 
 
-def check_learning_rate_value(learning_rate, prim_name):
-    """A fixed learning rate (number or 0-d Tensor) must be finite and >= 0; nn.Optimizer
-    already rejects negative numbers, but lets NaN, inf and negative tensors through."""
-    if isinstance(learning_rate, bool):
-        raise TypeError(f"For '{prim_name}', 'learning_rate' must be float, int, Tensor, Iterable or "
-                        f"LearningRateSchedule, got bool.")
-    value = None
+def check_learning_rate_value(learning_rate, prim_name, what="learning_rate"):
+    """Fixed learning rates (numbers, Tensors, Iterables of numbers) must be finite and >= 0.
+    nn.Optimizer rejects negative numbers but lets NaN, inf and bad Tensor values through;
+    schedules are checked on every step instead (FusedAdamW.construct)."""
+    if isinstance(learning_rate, (bool, str, bytes)):
+        raise TypeError(f"For '{prim_name}', '{what}' must be float, int, Tensor, Iterable or "
+                        f"LearningRateSchedule, got {type(learning_rate).__name__}.")
     if isinstance(learning_rate, (float, int)):
-        value = float(learning_rate)
-    elif isinstance(learning_rate, Tensor) and learning_rate.ndim == 0:
-        value = float(learning_rate.asnumpy())
-    if value is not None and not (math.isfinite(value) and value >= 0.0):
-        raise ValueError(f"For '{prim_name}', 'learning_rate' must be finite and >= 0, got {value}.")
+        values = np.array([learning_rate], np.float64)
+    elif isinstance(learning_rate, Tensor):
+        values = learning_rate.asnumpy().astype(np.float64).reshape(-1)
+    elif isinstance(learning_rate, (list, tuple)) and all(
+            isinstance(x, (float, int)) and not isinstance(x, bool) for x in learning_rate):
+        values = np.array(learning_rate, np.float64)
+    else:
+        return  # a schedule, or a type nn.Optimizer will reject with its own TypeError
+    bad = ~(np.isfinite(values) & (values >= 0.0))
+    if bad.any():
+        raise ValueError(f"For '{prim_name}', '{what}' must be finite and >= 0, got {values[bad][0]}"
+                         + (f" at step {int(np.argmax(bad))}." if values.size > 1 else "."))
 
 
 def check_parameters(parameters, prim_name):

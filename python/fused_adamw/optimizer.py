@@ -66,7 +66,7 @@ class FusedAdamW(Optimizer):
         if isinstance(params, list):
             for group in params:
                 if isinstance(group, dict) and "lr" in group:
-                    check_learning_rate_value(group["lr"], self.cls_name)
+                    check_learning_rate_value(group["lr"], self.cls_name, "lr")
         super().__init__(learning_rate, params, weight_decay=weight_decay)
         check_parameters(self.parameters, self.cls_name)
         self.betas = (float(betas[0]), float(betas[1]))

@@ -1,0 +1,165 @@
+"""Bad input never crashes the process and never half-applies a step: a clear TypeError or
+ValueError naming the culprit, raised before anything is written."""
+import math
+
+import mindspore as ms
+import numpy as np
+import pytest
+from mindspore import Parameter, Tensor, nn
+
+from fused_adamw import FusedAdamW
+from fused_adamw.peers import mindformers_adamw_class
+from scenario import LinearWeightDecay
+
+
+def _params(rng, shapes=((4, 3), (5,), (1,)), dtype=np.float32):
+    return [Parameter(Tensor(rng.standard_normal(s).astype(dtype)), name=f"layer{i}.weight")
+            for i, s in enumerate(shapes)]
+
+
+def _grads(rng, params):
+    return tuple(Tensor(rng.standard_normal(p.shape).astype(np.float32)) for p in params)
+
+
+def _snapshot(opt):
+    return ([p.asnumpy().copy() for p in opt.parameters],
+            [m.asnumpy().copy() for m in opt.exp_avg_flat] + [v.asnumpy().copy() for v in opt.exp_avg_sq_flat],
+            opt.global_step.asnumpy().copy())
+
+
+def _assert_unchanged(opt, snap):
+    now = _snapshot(opt)
+    for before, after in zip(snap[0] + snap[1] + [snap[2]], now[0] + now[1] + [now[2]]):
+        np.testing.assert_array_equal(before, after)
+
+
+def _started(rng, opt):
+    """An optimizer that has taken two good steps, so states are non-zero."""
+    for _ in range(2):
+        opt(_grads(rng, opt.parameters))
+    return opt
+
+
+def _bad_call(opt, grads, error, match):
+    snap = _snapshot(opt)
+    with pytest.raises(error, match=match):
+        opt(grads)
+    _assert_unchanged(opt, snap)
+
+
+@pytest.mark.parametrize("case", ["missing", "extra", "none", "shape", "float16", "int32"])
+def test_bad_gradients(mode, rng, case):
+    opt = _started(rng, FusedAdamW(_params(rng), learning_rate=0.01, weight_decay=0.1))
+    grads = list(_grads(rng, opt.parameters))
+    error, match = ValueError, "layer1.weight"
+    if case == "missing":
+        grads, match = grads[:-1], "expected 3 gradients.*got 2"
+    elif case == "extra":
+        grads, match = grads + [grads[0]], "expected 3 gradients.*got 4"
+    elif case == "none":
+        grads[1] = None
+    elif case == "shape":
+        grads[1] = Tensor(np.ones(6, np.float32))
+    else:
+        grads[1] = Tensor(np.ones(5, getattr(np, case)))
+        error = TypeError
+    _bad_call(opt, tuple(grads), error, match)
+    opt(_grads(rng, opt.parameters))  # still usable afterwards
+    assert int(opt.global_step.asnumpy()[0]) == 3
+
+
+@pytest.mark.parametrize("value", [math.nan, math.inf, -0.5])
+def test_bad_learning_rate_at_runtime(mode, rng, value):
+    opt = _started(rng, FusedAdamW(_params(rng), learning_rate=0.01))
+    opt.learning_rate.set_data(Tensor(value, ms.float32))
+    _bad_call(opt, _grads(rng, opt.parameters), ValueError, "learning rate of parameter group 0")
+
+
+def test_schedule_that_goes_negative_stops_before_writing(mode, rng):
+    class Falling(nn.learning_rate_schedule.LearningRateSchedule):
+        def construct(self, global_step):
+            return 0.015 - 0.01 * ms.ops.cast(global_step, ms.float32)
+
+    params = _params(rng)
+    opt = FusedAdamW([{"params": params[:1]}, {"params": params[1:], "lr": Falling()}],
+                     learning_rate=0.01)
+    _started(rng, opt)  # lr at steps 0 and 1: 0.015, 0.005; at step 2: -0.005
+    _bad_call(opt, _grads(rng, opt.parameters), ValueError, "learning rate of parameter group 1")
+
+
+def test_dynamic_weight_decay_that_goes_negative(mode, rng):
+    params = _params(rng)
+    opt = FusedAdamW([{"params": params, "weight_decay": LinearWeightDecay(0.015, -0.01)}])
+    _started(rng, opt)
+    _bad_call(opt, _grads(rng, opt.parameters), ValueError, "weight decay of parameter group 0")
+
+
+@pytest.mark.parametrize("kwargs, error, match", [
+    ({"betas": (1, 0.999)}, TypeError, "betas\\[0\\]"),
+    ({"betas": (0.9, "0.999")}, TypeError, "betas\\[1\\]"),
+    ({"betas": 0.9}, TypeError, "betas"),
+    ({"betas": (0.9,)}, ValueError, "betas"),
+    ({"betas": (1.0, 0.999)}, ValueError, "beta1"),
+    ({"betas": (0.9, 0.0)}, ValueError, "beta2"),
+    ({"eps": 1}, TypeError, "eps"),
+    ({"eps": 0.0}, ValueError, "eps"),
+    ({"eps": -1e-8}, ValueError, "eps"),
+    ({"weight_decay": "0.1"}, TypeError, "weight_decay"),
+    ({"weight_decay": -0.1}, ValueError, "weight_decay"),
+    ({"weight_decay": math.nan}, ValueError, "weight_decay"),
+    ({"learning_rate": "0.1"}, TypeError, "learning_rate"),
+    ({"learning_rate": -1e-3}, ValueError, "learning"),
+    ({"learning_rate": math.nan}, ValueError, "learning_rate"),
+    ({"learning_rate": math.inf}, ValueError, "learning_rate"),
+    ({"learning_rate": Tensor(np.array([0.1, math.nan], np.float32))}, ValueError, "learning_rate"),
+    ({"learning_rate": [0.1, -0.1]}, ValueError, "learning_rate"),
+])
+def test_bad_constructor_arguments(rng, kwargs, error, match):
+    with pytest.raises(error, match=match):
+        FusedAdamW(_params(rng), **kwargs)
+
+
+def test_bad_parameter_lists(rng):
+    with pytest.raises(ValueError, match="must not be empty"):
+        FusedAdamW([])
+    with pytest.raises(TypeError):
+        FusedAdamW([Tensor(np.ones(3, np.float32))])
+    with pytest.raises(TypeError, match="float32, float16, bfloat16"):
+        FusedAdamW([Parameter(Tensor(np.ones(3, np.int32)), name="counts")])
+    with pytest.raises(ValueError, match="lr"):
+        FusedAdamW([{"params": _params(rng), "lr": math.nan}])
+
+
+def test_zero_element_parameter_is_skipped(mode, rng):
+    """Documented behaviour: a zero-element parameter is accepted; it has nothing to
+    update, joins no kernel call, and its (empty) gradient is still checked."""
+    params = _params(rng) + [Parameter(Tensor(np.zeros((0, 4), np.float32)), name="empty")]
+    opt = FusedAdamW(params, learning_rate=0.01)
+    before = params[0].asnumpy().copy()
+    grads = _grads(rng, params[:3]) + (Tensor(np.zeros((0, 4), np.float32)),)
+    opt(grads)
+    assert not np.array_equal(before, params[0].asnumpy())
+    assert opt.exp_avg[3].shape == (0, 4)
+    _bad_call(opt, grads[:3] + (Tensor(np.zeros((4, 0), np.float32)),), ValueError, "empty")
+
+
+def test_nan_and_inf_gradients_propagate_like_mindformers(mode, rng):
+    values = [rng.standard_normal(s).astype(np.float32) for s in ((6,), (3, 2))]
+    ours = FusedAdamW([Parameter(Tensor(v.copy()), name=f"p{i}") for i, v in enumerate(values)],
+                      learning_rate=0.01, weight_decay=0.1)
+    theirs = mindformers_adamw_class()([Parameter(Tensor(v.copy()), name=f"p{i}")
+                                        for i, v in enumerate(values)], learning_rate=0.01, weight_decay=0.1)
+    for step in range(3):
+        grads = [rng.standard_normal(v.shape).astype(np.float32) for v in values]
+        if step == 1:
+            grads[0][2], grads[1][1, 0] = np.nan, np.inf
+        ours(tuple(Tensor(g) for g in grads))
+        theirs(tuple(Tensor(g) for g in grads))
+    for i in range(2):
+        for a, b in ((ours.parameters[i], theirs.parameters[i]), (ours.exp_avg[i], theirs.exp_avg[i]),
+                     (ours.exp_avg_sq[i], theirs.exp_avg_sq[i])):
+            a, b = a.asnumpy(), b.asnumpy()
+            np.testing.assert_array_equal(np.isnan(a), np.isnan(b))
+            np.testing.assert_allclose(a[~np.isnan(a)], b[~np.isnan(b)], rtol=1e-5)
+    assert np.isnan(ours.parameters[0].asnumpy()[2]) and np.isnan(ours.parameters[1].asnumpy()[1, 0])
+    assert np.isinf(ours.exp_avg_sq[1].asnumpy()[1, 0])
