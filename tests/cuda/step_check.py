@@ -6,7 +6,9 @@ group's states flat float32. Criteria: NaN and Inf exactly where the model has
 them; float32 results (float32 params, every state) within a norm-wise relative
 error of 1e-6 and, element by element, within 1e-6 of the size of the operands
 they are rounded against (so a single wrong or unwritten element fails);
-float16/bfloat16 params within one rounding (ulp distance <= 1).
+float16/bfloat16 params within one rounding (ulp distance <= 1), except where
+float32 math itself cannot get that close (p*(1-lr*wd) and the update cancel
+to a value far below p): there within float32's error plus one ulp.
 """
 import sys
 from pathlib import Path
@@ -57,6 +59,35 @@ def _close_f32(out, ref, scale, what):
                           f"{out[np.argmax(bad)]!r} vs {ref[np.argmax(bad)]!r}"
 
 
+def _spacing(x, dtype):
+    """The gap between |x| and the next larger value of the 16-bit dtype."""
+    x = np.abs(np.asarray(x, np.float64))
+    if dtype == "float16":
+        return np.spacing(x.astype(np.float16)).astype(np.float64)
+    return np.spacing(x.astype(np.float32)).astype(np.float64) * 65536.0  # bfloat16: 16 fewer mantissa bits
+
+
+def _within_one_rounding(out, ref, tol, dtype, what):
+    """16-bit params: the float32 result rounded once. Within one ulp of the
+    model, or, where float32 itself cannot be that close (p' - u cancelling to
+    a value far smaller than p), within float32's error `tol` plus one ulp."""
+    ok = _same_specials(reference.to_f64(out, dtype), ref, what)
+    out_bits, ref, tol = out[ok], ref[ok], tol[ok]
+    if ref.size == 0:
+        return
+    ulps = reference.ulp_distance(out_bits, ref, dtype)
+    dist = np.abs(reference.to_f64(out_bits, dtype) - ref)
+    bad = (ulps > 1) & (dist > tol + _spacing(np.abs(ref) + tol, dtype))
+    if bad.any():
+        i = int(np.argmax(bad))
+        raise AssertionError(f"{what}: {int(bad.sum())} elements more than one rounding off, first at {i}: "
+                             f"{reference.to_f64(out_bits, dtype)[i]!r} vs model {ref[i]!r}")
+    # Round to nearest even from an accurate float32 value matches the model's
+    # rounding except next to a rounding boundary; truncation would miss half.
+    off = float(np.mean(ulps != 0))
+    assert ref.size < 100 or off <= 0.01, f"{what}: {off:.1%} of elements not rounded like the model"
+
+
 def check_step(dtypes, before, after, lr, weight_decay, step, hyper):
     """Asserts that `after` = (params, exp_avg, exp_avg_sq) is one step of the
     model from `before` = (params, grads, exp_avg, exp_avg_sq)."""
@@ -81,13 +112,11 @@ def check_step(dtypes, before, after, lr, weight_decay, step, hyper):
         for k, (out, p_in, ref, dt) in enumerate(zip(out_ps, ps, exp_p, dtypes)):
             n = p_in.size
             what = f"param {k} ({dt}, {n} elements)"
+            p64 = reference.to_f64(p_in, dt)
+            update = np.abs(decay * p64 - ref)
+            scale = np.abs(p64) + update * (1.0 + cond[at:at + n])
             if dt == "float32":
-                p64 = p_in.astype(np.float64)
-                update = np.abs(decay * p64 - ref)
-                _close_f32(out, ref, np.abs(p64) + update * (1.0 + cond[at:at + n]), what)
+                _close_f32(out, ref, scale, what)
             else:
-                ok = _same_specials(reference.to_f64(out, dt), ref, what)
-                ulps = reference.ulp_distance(out[ok], ref[ok], dt)
-                assert ulps.size == 0 or ulps.max() <= 1, \
-                    f"{what}: {int((ulps > 1).sum())} elements more than one rounding off"
+                _within_one_rounding(out, ref, 1e-6 * scale, dt, what)
             at += n

@@ -168,3 +168,26 @@ def test_repeated_steps_track_the_model(emu, rng):
         group.step[0] = t
         group.status[0] = np.nan
         step_and_check(emu, group)
+
+
+@pytest.mark.parametrize("dtype", ["float16", "bfloat16"])
+def test_the_check_rejects_truncation_and_unwritten_params(emu, rng, dtype):
+    """The comparison itself can fail: params rounded toward zero, or left as
+    they were, are caught."""
+    from step_check import check_step, model_step
+
+    group = Group(rng, [5000], [dtype])
+    before = group.snapshot()
+    group.run(emu)
+    args = (float(group.lr[0]), float(group.weight_decay[0]), int(group.step[0]), [float(x) for x in group.hyper])
+    exp_p = model_step(group.dtypes, before, *args)[0][0]
+    if dtype == "bfloat16":
+        truncated = (exp_p.astype(np.float32).view(np.uint32) >> 16).astype(np.uint16)
+    else:  # float16: round toward zero by stepping back where rounding went up in magnitude
+        nearest = exp_p.astype(np.float16)
+        up = np.abs(nearest.astype(np.float64)) > np.abs(exp_p)
+        truncated = np.where(up, np.nextafter(nearest, np.float16(0)), nearest)
+    for wrong in (truncated, before[0][0]):
+        with pytest.raises(AssertionError):
+            check_step(group.dtypes, before, ([wrong], group.m.a, group.v.a), *args)
+    check_step(group.dtypes, before, ([group.p[0].a], group.m.a, group.v.a), *args)
