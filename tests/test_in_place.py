@@ -1,0 +1,51 @@
+"""One kernel call per group per step, writing the Parameters' own storage."""
+import mindspore as ms
+import numpy as np
+from mindspore import Parameter, Tensor, nn
+
+from fused_adamw import FusedAdamW, _C
+from twin import TwoLayerNet, recipe_groups
+
+
+def _calls():
+    """The library's record of AOT calls, after PyNative's asynchronous queue has drained."""
+    ms.runtime.synchronize()
+    return _C.call_record()
+
+
+def _addresses(opt, k):
+    """The storage the kernel must write for kernel group k: its params, then its flat states."""
+    params = [opt.parameters[i] for i in opt._group_indices[k]]
+    return [p.data_ptr() for p in params] + [opt.exp_avg_flat[k].data_ptr(), opt.exp_avg_sq_flat[k].data_ptr()]
+
+
+def test_one_call_per_group_per_step_into_own_storage(mode, rng):
+    params = [Parameter(Tensor(rng.standard_normal(s).astype(np.float32)), name=f"w{i}")
+              for i, s in enumerate([(5, 3), (4,), (2, 2)])]
+    opt = FusedAdamW([{"params": params[:2], "lr": 0.01}, {"params": params[2:], "weight_decay": 0.1}],
+                     learning_rate=0.02)
+    assert opt._group_indices == ((0, 1), (2,))
+    before = [_addresses(opt, k) for k in range(2)]
+    calls_before = _calls()[0]
+    for step in range(3):
+        values = [p.asnumpy().copy() for p in params]
+        opt(tuple(Tensor(rng.standard_normal(p.shape).astype(np.float32)) for p in params))
+        assert all(not np.array_equal(v, p.asnumpy()) for v, p in zip(values, params))
+        calls, written = _calls()
+        assert calls - calls_before == 2 * (step + 1)
+        assert list(written) == _addresses(opt, 1)  # the last call updated group 1 where it lives
+    assert [_addresses(opt, k) for k in range(2)] == before  # nothing was reallocated
+
+
+def test_train_one_step_cell_updates_the_network_in_place(mode, rng):
+    net = TwoLayerNet(rng)
+    opt = FusedAdamW(recipe_groups(net), weight_decay=0.1)
+    train = nn.TrainOneStepCell(nn.WithLossCell(net, nn.L1Loss()), opt)
+    addresses = [p.data_ptr() for p in net.trainable_params()]
+    calls_before = _calls()[0]
+    for _ in range(4):
+        train(Tensor(rng.standard_normal((4, 8)).astype(np.float32)),
+              Tensor(rng.standard_normal((4, 4)).astype(np.float32)))
+    assert _calls()[0] - calls_before == 4 * len(opt._group_indices) == 8
+    assert [p.data_ptr() for p in net.trainable_params()] == addresses
+    assert list(_calls()[1][:-2]) == [net.trainable_params()[i].data_ptr() for i in opt._group_indices[-1]]
