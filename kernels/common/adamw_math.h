@@ -32,6 +32,19 @@ struct StepCoeffs {
   float eps;
 };
 
+// beta^t in float32, the same float on every backend. glibc's powf is correctly
+// rounded in practice; CUDA's device powf may be several ulps off (CUDA
+// Programming Guide, mathematical functions appendix), and 1 - beta^t magnifies
+// that (x333 for beta2 = 0.999 at t = 3). So device code takes the double pow
+// and rounds it once, which gives the correctly rounded float, as glibc does.
+FA_HOST_DEVICE float fa_powf(float x, float y) {
+#if defined(__CUDA_ARCH__)
+  return static_cast<float>(pow(static_cast<double>(x), static_cast<double>(y)));
+#else
+  return powf(x, y);
+#endif
+}
+
 // t is the step after the increment (1 on the first call). The bias corrections
 // are float32 `1 - powf(beta, t)`, exactly as MindFormers computes them (its Pow op
 // in float32). That is not the most accurate choice (1 - beta2^t cancels digits
@@ -44,9 +57,9 @@ FA_HOST_DEVICE StepCoeffs make_step_coeffs(float lr, float weight_decay, int64_t
   c.one_minus_beta1 = 1.0f - beta1;  // exact for beta in [0.5, 1) (Sterbenz)
   c.beta2 = beta2;
   c.one_minus_beta2 = 1.0f - beta2;
-  const float bc1 = 1.0f - powf(beta1, static_cast<float>(t));
+  const float bc1 = 1.0f - fa_powf(beta1, static_cast<float>(t));
   c.step_size = lr / bc1;
-  c.bias_corr2 = 1.0f - powf(beta2, static_cast<float>(t));
+  c.bias_corr2 = 1.0f - fa_powf(beta2, static_cast<float>(t));
   c.eps = eps;
   return c;
 }
