@@ -418,7 +418,7 @@ def main():
     ap.add_argument("--lib", help="path of fused_adamw's _C*.so (default: the importable package's)")
     ap.add_argument("--quick", action="store_true", help="smaller correctness cases")
     ap.add_argument("--no-bench", action="store_true", help="skip the throughput measurement")
-    ap.add_argument("--bench-elems", type=int, default=1 << 28, help="params per throughput case (default 2^28)")
+    ap.add_argument("--bench-elems", type=int, default=1 << 27, help="params per throughput case (default 2^27)")
     ap.add_argument("--no-mindspore", action="store_true", help="skip the MindSpore FusedAdamW check")
     ap.add_argument("--sanitize", action="store_true", help="also run the correctness checks under memcheck")
     ap.add_argument("--only", choices=["correctness"], help="run only this check")
