@@ -6,6 +6,11 @@
 from ._C import build_info as _native_build_info
 from .optimizer import FusedAdamW
 
+try:  # registers FusedAdamW with MindFormers, now or once MindFormers is imported
+    from . import mindformers
+except ImportError:
+    pass
+
 __version__ = "0.1.0"
 __all__ = ["FusedAdamW", "build_info"]
 
