@@ -78,11 +78,17 @@ def register(replace_adamw=False):
     """
     from mindformers.tools.register import MindFormerModuleType, MindFormerRegister
     kind = MindFormerModuleType.OPTIMIZER
-    MindFormerRegister.register_cls(FusedAdamW, module_type=kind)
+    _register_fused_adamw()
     if replace_adamw:
         MindFormerRegister.register_cls(AdamW, module_type=kind)
     elif is_adamw_replaced():
         MindFormerRegister.register_cls(_mindformers_adamw(), module_type=kind)
+
+
+def _register_fused_adamw():
+    """Adds ``type: FusedAdamW`` and leaves ``AdamW`` as it is (what importing this module does)."""
+    from mindformers.tools.register import MindFormerModuleType, MindFormerRegister
+    MindFormerRegister.register_cls(FusedAdamW, module_type=MindFormerModuleType.OPTIMIZER)
 
 
 def is_adamw_replaced():
@@ -94,7 +100,7 @@ def is_adamw_replaced():
 
 
 class _RegisterAfterImport(importlib.abc.MetaPathFinder):
-    """Calls register() right after MindFormers' optimizer module has been executed."""
+    """Registers FusedAdamW right after MindFormers' optimizer module has been executed."""
 
     def find_spec(self, fullname, path=None, target=None):
         if fullname != _OPTIM_MODULE:
@@ -106,7 +112,7 @@ class _RegisterAfterImport(importlib.abc.MetaPathFinder):
 
             def execute_then_register(module):
                 execute(module)
-                register()
+                _register_fused_adamw()
 
             spec.loader.exec_module = execute_then_register
         return spec
@@ -114,7 +120,7 @@ class _RegisterAfterImport(importlib.abc.MetaPathFinder):
 
 def _register_when_mindformers_loads():
     if _OPTIM_MODULE in sys.modules:
-        register()
+        _register_fused_adamw()
     elif importlib.util.find_spec("mindformers") is not None and \
             not any(isinstance(f, _RegisterAfterImport) for f in sys.meta_path):
         sys.meta_path.insert(0, _RegisterAfterImport())
