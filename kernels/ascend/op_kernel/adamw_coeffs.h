@@ -4,11 +4,12 @@
 //
 // Semantics (shared/reference/semantics.md): t is the step after the increment.
 //   decay = 1 - lr*wd, step_size = lr / (1 - b1^t), inv_bc2 = 1 / (1 - b2^t).
-// The CPU/CUDA backends compute 1 - b^t in double (kernels/common/adamw_math.h).
-// The AI Core scalar unit has no double, and 1 - b^t in float loses most digits
-// for small t (b2 = 0.999, t = 2: 3e-5 relative error). So b^t is raised in
-// 32.32 fixed point with 64-bit integer products: absolute error about
-// t * b^(t-1) * 2^-33, i.e. about 1e-7 relative on 1 - b^t for b2 = 0.999 at any t.
+// MindFormers (the contract, and kernels/common/adamw_math.h) computes
+// 1 - b^t in float32: b^t rounded to float32 by its Pow op, then 1 - that.
+// The AI Core scalar unit has no double and no guaranteed powf, so b^t is raised
+// in 32.32 fixed point with 64-bit integer products (absolute error about
+// t * b^(t-1) * 2^-33, far below a float32 ulp of b^t) and then rounded once to
+// float32, which gives the correctly rounded float32 b^t that a good powf gives.
 // The tests run this same code on the CPU and compare it with float64.
 #ifndef FUSED_ADAMW_GROUP_COEFFS_H
 #define FUSED_ADAMW_GROUP_COEFFS_H
@@ -28,8 +29,8 @@ struct FaStepCoeffs {
     float eps;
 };
 
-// 1 - beta^t for beta in (0, 1) and t >= 1. t <= 0 gives 0 (the caller's step
-// must already be incremented; a zero step turns the update into inf/NaN).
+// 1 - float32(beta^t) for beta in (0, 1) and t >= 1. t <= 0 gives 0 (the caller's
+// step must already be incremented; a zero step turns the update into inf/NaN).
 FA_KERNEL_FN float FaOneMinusPow(float beta, int64_t t)
 {
     constexpr uint64_t kOne = 1ULL << 32;   // 1.0 in 32.32
@@ -49,8 +50,10 @@ FA_KERNEL_FN float FaOneMinusPow(float beta, int64_t t)
             base = (base * base + kHalf) >> 32;
         }
     }
-    const uint64_t oneMinus = kOne - result;  // exact
-    return static_cast<float>(static_cast<int64_t>(oneMinus)) * 2.3283064365386963e-10f;  // * 2^-32
+    // Round beta^t once to float32 (int -> float rounds to nearest), then subtract
+    // in float32 as MindFormers does.
+    const float powRounded = static_cast<float>(static_cast<int64_t>(result)) * 2.3283064365386963e-10f;  // * 2^-32
+    return 1.0f - powRounded;
 }
 
 FA_KERNEL_FN FaStepCoeffs FaMakeStepCoeffs(float lr, float weightDecay, int64_t t, float beta1, float beta2,
