@@ -4,9 +4,9 @@
 //   p' = p * decay
 //   m  = b1*m + (1-b1)*g
 //   v  = b2*v + (1-b2)*(g*g)
-//   p  = p' - (step_size * m) / (sqrt(v * inv_bc2) + eps)
-// with the same operation order, hence the same float32 roundings when the
-// vector unit's Sqrt/Div round correctly.
+//   p  = p' - (m / (sqrt(v * inv_bc2) + eps)) * step_size
+// in MindFormers' operation order except one step: Ascend C has no vector-by-
+// scalar division, so v / bc2 is v * (1 / bc2) (at most one float32 rounding apart).
 //
 // Written against the Ascend C names (Muls, Adds, Mul, Add, Sub, Div, Sqrt,
 // Cast, RoundMode, PipeBarrier<PIPE_V>) but templated on the tensor type: in
@@ -50,10 +50,11 @@ FA_KERNEL_FN void FaAdamwMath(const TF& p, const TF& g, const TF& m, const TF& v
     Sqrt(t1, t1, n);
     PipeBarrier<PIPE_V>();
     Adds(t1, t1, c.eps, n);
-    // update = (step_size * m) / denom
-    Muls(t2, mNew, c.stepSize, n);
+    // update = (m / denom) * step_size
     PipeBarrier<PIPE_V>();
-    Div(t2, t2, t1, n);
+    Div(t2, mNew, t1, n);
+    PipeBarrier<PIPE_V>();
+    Muls(t2, t2, c.stepSize, n);
     // p = p*decay - update (decay from the old p)
     Muls(pNew, p, c.decay, n);
     PipeBarrier<PIPE_V>();
