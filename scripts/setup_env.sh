@@ -9,4 +9,8 @@ if [ ! -x .venv/bin/python ]; then
 fi
 .venv/bin/python -m pip install -q --upgrade pip
 .venv/bin/python -m pip install -q -r requirements-test.txt
+# MindFormers 2.0.0 for tests/mindformers and the example: its requirements (minus
+# hyper-parallel, not on PyPI), then the package itself without dependencies.
+.venv/bin/python -m pip install -q -r requirements-mindformers.txt
+.venv/bin/python -m pip install -q --no-deps mindformers==2.0.0
 .venv/bin/python -m pip install -q ${EXTRA_INSTALL:-} .

@@ -1,14 +1,17 @@
 """Per-parameter views of a FusedAdamW state that lives in flat group buffers.
 
 `optimizer.exp_avg[i]` / `optimizer.exp_avg_sq[i]` give parameter i's state (in
-`parameters` order) as a float32 Tensor of the parameter's shape: a snapshot
-copied out of the flat buffer, for inspection and checkpoint conversion.
-Assigning `view[i] = value` writes it back into the flat buffer.
+`parameters` order) as a float32 Parameter of the parameter's shape named as
+MindFormers names it (`adam_m.<param>` / `adam_v.<param>`): a snapshot copied out
+of the flat buffer, for inspection, logging and checkpoint conversion. Assigning
+`view[i] = value` writes it back into the flat buffer (a whole-buffer copy: for
+bulk work use `location`, `flats` and `to_numpy_dict`).
 """
+from collections import OrderedDict
 from collections.abc import Sequence
 
 import numpy as np
-from mindspore import Tensor
+from mindspore import Parameter, Tensor
 
 
 class FlatStateView(Sequence):
@@ -20,6 +23,30 @@ class FlatStateView(Sequence):
 
     def __len__(self):
         return len(self._parameters)
+
+    @property
+    def flats(self):
+        """The flat float32 buffers, one per kernel group."""
+        return self._flats
+
+    def location(self, i):
+        """(kernel group, offset) of parameter i's state in `flats`, or None (zero-element)."""
+        return self._where[i]
+
+    def to_numpy_dict(self):
+        """{state name: float32 array shaped like its parameter}, in `parameters` order,
+        copying each flat buffer off the device once."""
+        host = {}
+        out = OrderedDict()
+        for i, param in enumerate(self._parameters):
+            if self._where[i] is None:
+                out[self.name(i)] = np.zeros(param.shape, np.float32)
+                continue
+            group, offset = self._where[i]
+            if group not in host:
+                host[group] = self._flats[group].asnumpy()
+            out[self.name(i)] = host[group][offset:offset + param.size].reshape(param.shape).copy()
+        return out
 
     def name(self, i):
         """MindFormers' checkpoint name of parameter i's state, e.g. 'adam_m.fc1.weight'."""
@@ -40,7 +67,7 @@ class FlatStateView(Sequence):
             i += len(self)
         if not 0 <= i < len(self):
             raise IndexError(f"state index {i} out of range for {len(self)} parameters")
-        return Tensor(self.numpy(i))
+        return Parameter(Tensor(self.numpy(i)), name=self.name(i), requires_grad=False)
 
     def __setitem__(self, i, value):
         param = self._parameters[i]

@@ -48,21 +48,13 @@ def _members(view):
 
     Read and written per flat buffer, not per parameter: one device copy per buffer.
     """
-    # FlatStateView keeps the layout as `_where` (index -> (buffer, offset) or None);
-    # see the report to the lead for a public accessor.
-    return [(i, loc[0], loc[1]) for i, loc in enumerate(view._where) if loc is not None]
+    locations = (view.location(i) for i in range(len(view)))
+    return [(i, loc[0], loc[1]) for i, loc in enumerate(locations) if loc is not None]
 
 
 def _states(view, parameters):
     """OrderedDict adam_x.<param> -> float32 ndarray shaped like the parameter, in parameters order."""
-    flats = {}
-    out = OrderedDict((view.name(i), np.zeros(p.shape, np.float32)) for i, p in enumerate(parameters))
-    for i, k, offset in _members(view):
-        if k not in flats:
-            flats[k] = view._flats[k].asnumpy()
-        p = parameters[i]
-        out[view.name(i)] = flats[k][offset:offset + p.size].reshape(p.shape).copy()
-    return out
+    return view.to_numpy_dict()
 
 
 def to_mindformers(cell):
