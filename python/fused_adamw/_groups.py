@@ -33,13 +33,17 @@ def _wd_key(opt, i):
     return ("cell", id(wd)) if isinstance(wd, Cell) else ("value", float(wd))
 
 
-def plan_kernel_groups(opt, max_tensors=MAX_TENSORS_PER_CALL):
-    """Kernel groups of an initialised nn.Optimizer, in order of first appearance."""
+def plan_kernel_groups(opt, max_tensors=MAX_TENSORS_PER_CALL, split_by_dtype=False):
+    """Kernel groups of an initialised nn.Optimizer, in order of first appearance.
+
+    The CPU and CUDA kernels take any mix of dtypes in one call; the Ascend operator's
+    tensor lists have one dtype each, so there a group is also split by dtype."""
     members = {}
     for i, param in enumerate(opt.parameters):
         if param.size == 0:
             continue
-        members.setdefault((_lr_key(opt, i), _wd_key(opt, i)), []).append(i)
+        dtype_key = str(param.dtype) if split_by_dtype else None
+        members.setdefault((_lr_key(opt, i), _wd_key(opt, i), dtype_key), []).append(i)
     groups = []
     for indices in members.values():
         for start in range(0, len(indices), max_tensors):

@@ -9,6 +9,7 @@ Parameters, check every input before anything is written (_validation.py), and
 call one ops.Custom per group (_custom_op.py) that writes the model's own
 Parameters and the flat states in place.
 """
+import mindspore as ms
 import numpy as np
 from mindspore import Parameter, ParameterTuple, Tensor
 from mindspore.common import dtype as mstype
@@ -73,7 +74,7 @@ class FusedAdamW(Optimizer):
         self.eps_value = float(eps)
         self._hyper = Tensor(np.array([betas[0], betas[1], eps], np.float32))
 
-        groups = plan_kernel_groups(self)
+        groups = plan_kernel_groups(self, split_by_dtype=ms.get_context("device_target") == "Ascend")
         self._num_groups = len(groups)
         self._group_indices = tuple(g.indices for g in groups)
         self._group_runs = tuple(as_slice(g.indices) for g in groups)
