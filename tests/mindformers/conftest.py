@@ -10,10 +10,6 @@ import os
 import sys
 import tempfile
 
-import mindspore as ms
-import numpy as np
-import pytest
-
 _HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, _HERE)
 
@@ -32,20 +28,4 @@ else:
         hyper_parallel_placeholder.install()
     import mindformers  # noqa: F401  (fails here, once, rather than in every test)
 
-MODES = {"pynative": ms.PYNATIVE_MODE, "graph": ms.GRAPH_MODE}
-
-
-@pytest.fixture(params=list(MODES))
-def exec_mode(request):
-    """Runs the test in PYNATIVE_MODE and in GRAPH_MODE."""
-    ms.set_context(mode=MODES[request.param])
-    yield request.param
-    ms.set_context(mode=ms.PYNATIVE_MODE)
-
-
-@pytest.fixture
-def seeded_rng():
-    """Fresh random inputs on every run; the seed is printed so a failure can be replayed."""
-    seed = int.from_bytes(os.urandom(4), "little")
-    print(f"numpy seed {seed}")
-    return np.random.default_rng(seed)
+# The `mode` and `rng` fixtures come from tests/conftest.py.

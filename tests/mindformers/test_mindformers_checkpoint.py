@@ -44,7 +44,7 @@ def _train(step, batches):
     return [float(step(tokens).asnumpy()) for tokens in batches]
 
 
-def test_fused_adamw_gets_mindformers_layout(exec_mode):
+def test_fused_adamw_gets_mindformers_layout(mode):
     """to_mindformers gives exactly the names, shapes and dtypes MindFormers' AdamW saves, and the states."""
     seed = 7
     fused, fused_step = _build("FusedAdamW", seed)
@@ -123,12 +123,12 @@ def _interleaved_optimizer(rng, shapes):
 SHAPES = [(3, 5), (7,), (0, 4), (2, 2, 3), (1,), (6,)]
 
 
-def test_round_trip_through_file_with_interleaved_groups(seeded_rng, tmp_path):
-    source = _interleaved_optimizer(seeded_rng, SHAPES)
+def test_round_trip_through_file_with_interleaved_groups(rng, tmp_path):
+    source = _interleaved_optimizer(rng, SHAPES)
     for i, shape in enumerate(SHAPES):
-        source.exp_avg[i] = seeded_rng.standard_normal(shape).astype(np.float32)
-        source.exp_avg_sq[i] = seeded_rng.random(shape).astype(np.float32)
-    source.global_step.set_data(Tensor(np.array([int(seeded_rng.integers(1, 1000))], np.int32)))
+        source.exp_avg[i] = rng.standard_normal(shape).astype(np.float32)
+        source.exp_avg_sq[i] = rng.random(shape).astype(np.float32)
+    source.global_step.set_data(Tensor(np.array([int(rng.integers(1, 1000))], np.int32)))
 
     path = os.path.join(tmp_path, "fused.ckpt")
     ms.save_checkpoint(to_mindformers(source), path)
@@ -138,7 +138,7 @@ def test_round_trip_through_file_with_interleaved_groups(seeded_rng, tmp_path):
         [f"adam_m.layer{i}.w" for i in nonempty] + [f"adam_v.layer{i}.w" for i in nonempty])
     assert not any(k.startswith("fused_adamw.") for k in saved)
 
-    target = _interleaved_optimizer(seeded_rng, SHAPES)
+    target = _interleaved_optimizer(rng, SHAPES)
     loaded = from_mindformers(saved, target)
     assert not any(k.startswith("adam_") for k in loaded)
     assert "adam_m.layer0.w" in saved  # the input is left alone
@@ -147,17 +147,17 @@ def test_round_trip_through_file_with_interleaved_groups(seeded_rng, tmp_path):
     assert_same_training(snapshot(target), snapshot(source), 0.0, "round trip")
 
 
-def test_partial_and_mismatched_checkpoints(seeded_rng):
-    optimizer = _interleaved_optimizer(seeded_rng, SHAPES)
+def test_partial_and_mismatched_checkpoints(rng):
+    optimizer = _interleaved_optimizer(rng, SHAPES)
     before = [optimizer.exp_avg[i].asnumpy() for i in range(len(SHAPES))]
     for i, shape in enumerate(SHAPES):
-        optimizer.exp_avg[i] = seeded_rng.standard_normal(shape).astype(np.float32)
+        optimizer.exp_avg[i] = rng.standard_normal(shape).astype(np.float32)
     current = [optimizer.exp_avg[i].asnumpy() for i in range(len(SHAPES))]
     assert not all(np.array_equal(a, b) for a, b in zip(before, current) if a.size)
 
     # One state in the checkpoint: it lands, its buffer's other members keep their values,
     # and the buffers it does not touch are left for load_param_into_net to report.
-    new = seeded_rng.standard_normal(SHAPES[3]).astype(np.float32)
+    new = rng.standard_normal(SHAPES[3]).astype(np.float32)
     loaded = from_mindformers({"adam_m.layer3.w": Parameter(Tensor(new), name="adam_m.layer3.w")}, optimizer)
     param_not_load, ckpt_not_load = ms.load_param_into_net(optimizer, loaded)
     assert ckpt_not_load == []
@@ -167,7 +167,7 @@ def test_partial_and_mismatched_checkpoints(seeded_rng):
         np.testing.assert_array_equal(optimizer.exp_avg[i].asnumpy(), current[i])
 
     # bfloat16 states are widened; a state of the wrong shape is refused by name.
-    wide = seeded_rng.standard_normal(SHAPES[0]).astype(np.float32)
+    wide = rng.standard_normal(SHAPES[0]).astype(np.float32)
     bf16 = Parameter(Tensor(wide).astype(ms.bfloat16), name="adam_v.layer0.w")
     ms.load_param_into_net(optimizer, from_mindformers({"adam_v.layer0.w": bf16}, optimizer))
     np.testing.assert_array_equal(optimizer.exp_avg_sq[0].asnumpy(), bf16.astype(ms.float32).asnumpy())

@@ -31,8 +31,8 @@ def _train(optimizer_type, seed):
     return optimizer, np.array(losses)
 
 
-def test_recipe_matches_mindformers_adamw(exec_mode, seeded_rng):
-    seed = int(seeded_rng.integers(2**31))
+def test_recipe_matches_mindformers_adamw(mode, rng):
+    seed = int(rng.integers(2**31))
     fused, _ = _train("FusedAdamW", seed)
     reference, _ = _train("AdamW", seed)
     assert type(fused) is fused_adamw.FusedAdamW
@@ -40,6 +40,6 @@ def test_recipe_matches_mindformers_adamw(exec_mode, seeded_rng):
     expected = snapshot(reference)
     assert expected["global_step"] == 20
     assert np.abs(expected["exp_avg"][2]).max() > 0.1  # the recipe really trained fc2
-    what = f"{exec_mode}, seed {seed}"
+    what = f"{mode}, seed {seed}"
     assert_same_training(snapshot(fused), expected, MINDFORMERS_RTOL, what)
     # Losses are not compared: an L1 loss is a difference of close numbers (20-step drift ~1e-4).

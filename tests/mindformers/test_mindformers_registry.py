@@ -48,11 +48,11 @@ def test_import_registers_fused_adamw_before_mindformers_is_imported():
         assert out.stdout.strip().splitlines()[-1] == "fused_adamw.optimizer", (first, out.stderr[-2000:])
 
 
-def test_yaml_optimizer_builds_fused_adamw_with_trainer_arguments(seeded_rng):
+def test_yaml_optimizer_builds_fused_adamw_with_trainer_arguments(rng):
     """The YAML section, with the trainer's two parameter groups and LR schedule as default_args."""
     config = MindFormerConfig(os.path.join(_REPO, "examples", "mindformers_fused_adamw.yaml"))
     assert config.optimizer.type == "FusedAdamW"
-    params = _params(seeded_rng, 4)
+    params = _params(rng, 4)
     schedule = build_lr(config.lr_schedule)
     groups = [{"params": params[:2], "weight_decay": config.optimizer.weight_decay},
               {"params": params[2:], "weight_decay": 0.0}]
@@ -67,30 +67,30 @@ def test_yaml_optimizer_builds_fused_adamw_with_trainer_arguments(seeded_rng):
     assert optimizer.exp_avg.name(0) == "adam_m.w0" and optimizer.exp_avg_sq.name(3) == "adam_v.w3"
 
 
-def test_replace_adamw_opt_in(registry, seeded_rng):
+def test_replace_adamw_opt_in(registry, rng):
     config = {"type": "AdamW", "betas": [0.9, 0.95], "eps": 1.e-8, "weight_decay": 0.1}
-    assert type(build_optim(dict(config), default_args={"params": _params(seeded_rng)})) is BasicAdamW
+    assert type(build_optim(dict(config), default_args={"params": _params(rng)})) is BasicAdamW
     fused_mindformers.register(replace_adamw=True)
     assert fused_mindformers.is_adamw_replaced()
-    assert type(build_optim(dict(config), default_args={"params": _params(seeded_rng)})) is FusedAdamW
-    assert type(build_optim(dict(config, use_fused=False), default_args={"params": _params(seeded_rng)})) is FusedAdamW
+    assert type(build_optim(dict(config), default_args={"params": _params(rng)})) is FusedAdamW
+    assert type(build_optim(dict(config, use_fused=False), default_args={"params": _params(rng)})) is FusedAdamW
     # use_fused asks for MindFormers' Ascend kernel, with other semantics: still MindFormers'.
     adamw_entry = MindFormerRegister.get_cls(_OPTIMIZER, "AdamW")
     assert adamw_entry.get_actual_adamw_cls(True).__module__ == "mindformers.core.optim.fused_adamw"
-    assert type(adamw_entry(_params(seeded_rng), weight_decay=0.1)) is FusedAdamW
+    assert type(adamw_entry(_params(rng), weight_decay=0.1)) is FusedAdamW
     with pytest.raises(ValueError, match="swap"):
-        adamw_entry(_params(seeded_rng), swap=True)
+        adamw_entry(_params(rng), swap=True)
     fused_mindformers.register()
     assert not fused_mindformers.is_adamw_replaced()
-    assert type(build_optim(dict(config), default_args={"params": _params(seeded_rng)})) is BasicAdamW
+    assert type(build_optim(dict(config), default_args={"params": _params(rng)})) is BasicAdamW
 
 
 @pytest.mark.parametrize("reference, built", [("mindformers.FusedAdamW", "FusedAdamW"),
                                               ("mindformers.AdamW", "AdamW")])
-def test_yaml_auto_register(registry, reference, built, monkeypatch, seeded_rng):
+def test_yaml_auto_register(registry, reference, built, monkeypatch, rng):
     """`auto_register` with REGISTER_PATH at the installed package: what run_mindformer.py users write."""
     registry.pop("FusedAdamW")
     monkeypatch.setenv("REGISTER_PATH", os.path.dirname(fused_adamw.__file__))
     config = {"type": built, "auto_register": reference, "weight_decay": 0.1}
-    optimizer = build_optim(config, default_args={"params": _params(seeded_rng)})
+    optimizer = build_optim(config, default_args={"params": _params(rng)})
     assert type(optimizer) is FusedAdamW
