@@ -55,8 +55,9 @@ class LinearWeightDecay(nn.Cell):
 
 
 def run_scenario(rng, groups, dtype="float32", learning_rate=Const(1e-3), weight_decay=Const(0.0),
-                 steps=20, betas=(0.9, 0.999), eps=1e-8):
+                 steps=20, betas=(0.9, 0.999), eps=1e-8, shuffle_order=False):
     """groups: list of dicts {"shapes": [...], optional "lr": spec, "weight_decay": spec}.
+    shuffle_order adds an `order_params` entry that interleaves the groups' parameters.
     Returns a dict of the measured errors; asserts nothing itself."""
     params, lr_of, wd_of, group_dicts = [], {}, {}, []
     for gi, group in enumerate(groups):
@@ -73,7 +74,9 @@ def run_scenario(rng, groups, dtype="float32", learning_rate=Const(1e-3), weight
         if "weight_decay" in group:
             d["weight_decay"] = group["weight_decay"].ms_value
         group_dicts.append(d)
-    opt = FusedAdamW(group_dicts if len(groups) > 1 or "lr" in groups[0] or "weight_decay" in groups[0]
+    if shuffle_order:
+        group_dicts.append({"order_params": [params[i] for i in rng.permutation(len(params))]})
+    opt = FusedAdamW(group_dicts if len(group_dicts) > 1 or "lr" in groups[0] or "weight_decay" in groups[0]
                      else params, learning_rate=learning_rate.ms_value, betas=betas, eps=eps,
                      weight_decay=weight_decay.ms_value)
     order = list(opt.parameters)

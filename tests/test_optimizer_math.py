@@ -52,7 +52,7 @@ def test_group_of_a_thousand_small_tensors(mode, rng):
 
 def test_schedule_per_group_and_interleaved_order(mode, rng):
     """Groups with different schedules, interleaved by order_params."""
-    groups = [{"shapes": [(8,), (8,)], "lr": Schedule(nn.PolynomialDecayLR(0.05, 0.001, 10, 1.0))},
-              {"shapes": [(6,)], "lr": Const(0.01)}]
-    result = run_scenario(rng, groups, learning_rate=Const(0.03), weight_decay=Const(0.1))
+    groups = [{"shapes": [(8,), (8,), (3, 3)], "lr": Schedule(nn.PolynomialDecayLR(0.05, 0.001, 10, 1.0))},
+              {"shapes": [(6,), (2,)], "lr": Const(0.01)}]
+    result = run_scenario(rng, groups, learning_rate=Const(0.03), weight_decay=Const(0.1), shuffle_order=True)
     assert_matches_model(result, "float32")
