@@ -13,4 +13,5 @@ fi
 # hyper-parallel, not on PyPI), then the package itself without dependencies.
 .venv/bin/python -m pip install -q -r requirements-mindformers.txt
 .venv/bin/python -m pip install -q --no-deps mindformers==2.0.0
-.venv/bin/python -m pip install -q ${EXTRA_INSTALL:-} .
+# EXTRAS=bench (comma-separated) also installs those optional dependencies of the package.
+.venv/bin/python -m pip install -q ${EXTRA_INSTALL:-} ".${EXTRAS:+[$EXTRAS]}"
