@@ -134,20 +134,30 @@ class FusedAdamW(Optimizer):
             return items[run[0]:run[1]]
         return tuple([items[i] for i in self._group_indices[k]])
 
+    def _checked(self, lrs, wds):
+        """Raises ValueError naming the group if a learning rate or a dynamic weight decay is
+        NaN, inf or negative; returns lrs. A method of its own so that in GRAPH_MODE the
+        raise's control flow stays in this small subgraph: inlined into construct, the kernel
+        calls after it would run as a control-flow continuation (1,000 tensors: 4.0-5.3 ms
+        against 4.5-7.4 ms per step, measured side by side on a shared machine)."""
+        for k in range(self._num_groups):
+            lr = lrs[k]
+            if not ((lr >= 0.0) & (lr <= _FLOAT32_MAX)):  # NaN fails both
+                raise ValueError(self._lr_errors[k])
+            if self._group_wd_dynamic[k]:
+                wd = wds[k]
+                if not ((wd >= 0.0) & (wd <= _FLOAT32_MAX)):
+                    raise ValueError(self._wd_errors[k])
+        return lrs
+
     def construct(self, gradients):
         check_gradients(self._grad_specs, gradients)
         lrs = ()
         wds = ()
         for k in range(self._num_groups):
-            lr = self._group_lr(k)
-            if not ((lr >= 0.0) & (lr <= _FLOAT32_MAX)):  # NaN fails both
-                raise ValueError(self._lr_errors[k])
-            wd = self._group_wd(k)
-            if self._group_wd_dynamic[k]:
-                if not ((wd >= 0.0) & (wd <= _FLOAT32_MAX)):
-                    raise ValueError(self._wd_errors[k])
-            lrs = lrs + (lr,)
-            wds = wds + (wd,)
+            lrs = lrs + (self._group_lr(k),)
+            wds = wds + (self._group_wd(k),)
+        lrs = self._checked(lrs, wds)
         # Everything is checked: from here on the step is applied whole.
         self.assignadd(self.global_step, self.global_step_increase_tensor)
         outs = ()
