@@ -54,12 +54,25 @@ def adamw_step64(p, g, m, v, lr, weight_decay, step, beta1=0.9, beta2=0.999, eps
     decayed = p * (1.0 - lr * weight_decay)
     m = b1 * m + (1.0 - b1) * g
     v = b2 * v + (1.0 - b2) * g * g
-    # The bias corrections are float32 quantities in MindFormers (a float32 Pow op), like
-    # the betas, lr and eps: model them as such, then compute everything else in float64.
-    bc1 = float(np.float32(1.0) - np.float32(b1) ** np.float32(step))
-    bc2 = float(np.float32(1.0) - np.float32(b2) ** np.float32(step))
+    bc1, bc2 = bias_corrections(b1, b2, step)
     p = decayed - (lr / bc1) * m / (np.sqrt(v / bc2) + eps)
     return p, m, v
+
+
+def bias_corrections(beta1, beta2, step):
+    """1 - beta^t as MindFormers holds them: float32 quantities (a float32 Pow op), like the
+    betas, lr and eps; everything else is then computed in float64."""
+    bc1 = float(np.float32(1.0) - np.float32(beta1) ** np.float32(step))
+    bc2 = float(np.float32(1.0) - np.float32(beta2) ** np.float32(step))
+    return bc1, bc2
+
+
+def update_magnitude64(m_abs, v, lr, step, beta1=0.9, beta2=0.999, eps=1e-8):
+    """The size of the update's terms: the update with exp_avg replaced by `m_abs`, the
+    running average of |g| (b1*m_abs + (1-b1)*|g|). Where the gradients cancel in exp_avg,
+    its float32 rounding error follows m_abs, not exp_avg itself."""
+    bc1, bc2 = bias_corrections(float(np.float32(beta1)), float(np.float32(beta2)), step)
+    return (float(np.float32(lr)) / bc1) * m_abs / (np.sqrt(v / bc2) + float(np.float32(eps)))
 
 
 def rel_err(actual, expected):
@@ -96,8 +109,9 @@ def rounding_excess(stored, expected64, scale64, dtype):
     dtype, so the allowance is half an ulp of that dtype at the result (one rounding;
     truncation or a double rounding would exceed it) plus the float32 error of the
     computation and of the float32 states, 32 float32 ulps of its largest intermediate `scale64`
-    (|p * (1 - lr*wd)| + |update|). The second term matters only where the decayed
-    parameter and the update nearly cancel and the result is far below both.
+    (|p * (1 - lr*wd)| + the update's magnitude, see update_magnitude64). The second term
+    matters only where the decayed parameter and the update nearly cancel and the result is
+    far below both.
     """
     expected64 = np.asarray(expected64, np.float64)
     if dtype == "bfloat16":

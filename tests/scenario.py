@@ -6,7 +6,7 @@ from mindspore import Tensor, nn
 
 from fused_adamw import FusedAdamW
 from ms_helpers import make_param, read64, read_stored, representable, to_tensor
-from reference import adamw_step64, rel_err, rounding_excess
+from reference import adamw_step64, rel_err, rounding_excess, update_magnitude64
 
 
 class Const:
@@ -83,6 +83,7 @@ def run_scenario(rng, groups, dtype="float32", learning_rate=Const(1e-3), weight
     p64 = [read64(p) for p in order]
     m64 = [np.zeros(p.shape) for p in order]
     v64 = [np.zeros(p.shape) for p in order]
+    m_abs = [np.zeros(p.shape) for p in order]  # running average of |g|: exp_avg's error scale
     worst_excess = 0.0
     for s in range(steps):
         grads = [representable(rng.standard_normal(p.shape), dtype).astype(np.float64) for p in order]
@@ -96,9 +97,10 @@ def run_scenario(rng, groups, dtype="float32", learning_rate=Const(1e-3), weight
             before = p64[i]
             p64[i], m64[i], v64[i] = adamw_step64(before, grads[i], m64[i], v64[i], lr, wd, s + 1,
                                                  betas[0], betas[1], eps)
+            m_abs[i] = float(np.float32(betas[0])) * m_abs[i] + (1 - float(np.float32(betas[0]))) * np.abs(grads[i])
             if dtype != "float32":
                 decayed = before * (1.0 - float(np.float32(lr)) * float(np.float32(wd)))
-                scale = np.abs(decayed) + np.abs(decayed - p64[i])
+                scale = np.abs(decayed) + update_magnitude64(m_abs[i], v64[i], lr, s + 1, betas[0], betas[1], eps)
                 excess = rounding_excess(read_stored(p, dtype), p64[i], scale, dtype)
                 worst_excess = max(worst_excess, float(excess.max()))
     flat = lambda xs: np.concatenate([np.ravel(x) for x in xs])
