@@ -13,11 +13,12 @@ def bf16_bits_to_f32(bits):
 
 
 def f32_to_bf16_bits(x):
-    """float32 -> bfloat16 bits, round to nearest even, NaN kept quiet."""
+    """float32 -> bfloat16 bits, round to nearest even; every NaN becomes 0x7fc0, as
+    MindSpore's Cast writes it (and so do the kernels)."""
     bits = np.asarray(x, dtype=np.float32).view(np.uint32).astype(np.uint64)
     rounded = ((bits + 0x7FFF + ((bits >> 16) & 1)) >> 16).astype(np.uint16)
     nan = np.isnan(np.asarray(x, dtype=np.float32))
-    return np.where(nan, ((bits >> 16) | 0x40).astype(np.uint16), rounded)
+    return np.where(nan, np.uint16(0x7FC0), rounded)
 
 
 def to_f64(a, dtype):
