@@ -1,6 +1,7 @@
 // The pybind11 module fused_adamw._C: build information, ISA/thread control and
 // direct kernel calls on NumPy arrays (for tests and benchmarks). The same
 // shared library also exports the ops.Custom entry points (aot_*.cpp).
+#include <omp.h>
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
@@ -119,6 +120,8 @@ PYBIND11_MODULE(_C, m) {
       throw py::value_error("isa '" + name + "' is not supported by this CPU or build");
   });
   m.def("num_threads", &cpu::num_threads);
+  m.def("openmp_max_threads", [] { return omp_get_max_threads(); },
+        "OpenMP's thread count (OMP_NUM_THREADS, else the CPUs of the process).");
   m.def("set_num_threads", [](int n) {
     if (n < 1) throw py::value_error("num_threads must be >= 1");
     cpu::set_num_threads(n);

@@ -33,3 +33,20 @@ def test_large_groups_split_and_dtype_split_for_ascend():
     assert [g.indices for g in plan_kernel_groups(opt, max_tensors=2)] == [(0, 1), (2, 3), (4, 5)]
     assert [g.indices for g in plan_kernel_groups(opt, split_by_dtype=True)] == [(0, 1, 2, 3, 4), (5,)]
     assert plan_kernel_groups(opt)[0].offsets == (0, 1, 2, 3, 4, 5)
+
+
+def test_kernel_threads_follow_mindspore_setting():
+    import mindspore as ms
+    from fused_adamw import _C
+
+    before = ms.get_context("runtime_num_threads")
+    try:
+        ms.set_context(runtime_num_threads=1)
+        FusedAdamW([_p("t", (3,))])
+        assert _C.num_threads() == 1
+        ms.set_context(runtime_num_threads=64)
+        FusedAdamW([_p("t", (3,))])
+        assert _C.num_threads() == _C.openmp_max_threads()
+    finally:
+        ms.set_context(runtime_num_threads=before)
+        FusedAdamW([_p("t", (3,))])

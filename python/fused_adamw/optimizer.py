@@ -16,6 +16,7 @@ from mindspore.common import dtype as mstype
 from mindspore.nn.optim.optimizer import Optimizer, opt_init_args_register
 from mindspore.ops import functional as F
 
+from . import _C
 from ._custom_op import make_group_op
 from ._groups import as_slice, locate_states, plan_kernel_groups
 from ._state_view import FlatStateView
@@ -70,6 +71,7 @@ class FusedAdamW(Optimizer):
                     check_learning_rate_value(group["lr"], self.cls_name, "lr")
         super().__init__(learning_rate, params, weight_decay=weight_decay)
         check_parameters(self.parameters, self.cls_name)
+        self._follow_thread_setting()
         self.betas = (float(betas[0]), float(betas[1]))
         self.eps_value = float(eps)
         self._hyper = Tensor(np.array([betas[0], betas[1], eps], np.float32))
@@ -96,6 +98,14 @@ class FusedAdamW(Optimizer):
         self.exp_avg = FlatStateView(self.exp_avg_flat, where, self.parameters, "adam_m")
         self.exp_avg_sq = FlatStateView(self.exp_avg_sq_flat, where, self.parameters, "adam_v")
         self._grad_specs = tuple((p.name, tuple(p.shape), p.dtype) for p in self.parameters)
+
+    @staticmethod
+    def _follow_thread_setting():
+        """The CPU kernel uses MindSpore's CPU thread setting (`runtime_num_threads`), capped
+        by OpenMP's (OMP_NUM_THREADS). The setting is process-wide in the library."""
+        threads = ms.get_context("runtime_num_threads")
+        if threads and threads > 0:
+            _C.set_num_threads(min(int(threads), _C.openmp_max_threads()))
 
     @staticmethod
     def _zeros(n, name):
