@@ -4,6 +4,7 @@
 FUSED_ADAMW_CUDA / FUSED_ADAMW_ASCEND (AUTO|ON|OFF) pass through to it.
 """
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -25,6 +26,9 @@ class CMakeBuild(build_ext):
 
         out_dir = Path(self.get_ext_fullpath(ext.name)).resolve().parent
         build_dir = Path(self.build_temp).resolve() / "cmake"
+        # pip builds in a fresh isolated environment every time, so a cache left by an
+        # earlier `pip install .` in this checkout points at a ninja/pybind11 that is gone.
+        shutil.rmtree(build_dir, ignore_errors=True)
         build_dir.mkdir(parents=True, exist_ok=True)
         args = [
             f"-DCMAKE_LIBRARY_OUTPUT_DIRECTORY={out_dir}",
