@@ -67,14 +67,16 @@ def check_parameters(parameters, prim_name):
 
 
 @constexpr
-def check_gradient_specs(specs, shapes, dtypes):
-    """specs: ((name, shape, dtype), ...) of the parameters; shapes/dtypes: of the gradients."""
-    if len(shapes) != len(specs):
+def check_gradient_specs(specs, grad_specs):
+    """specs: ((name, shape, dtype), ...) of the parameters; grad_specs: ((shape, dtype) or
+    None, ...) of the gradients."""
+    if len(grad_specs) != len(specs):
         raise ValueError(f"For 'FusedAdamW', expected {len(specs)} gradients (one per parameter, in "
-                         f"`parameters` order), got {len(shapes)}.")
-    for (name, shape, dtype), grad_shape, grad_dtype in zip(specs, shapes, dtypes):
-        if grad_dtype is None:
+                         f"`parameters` order), got {len(grad_specs)}.")
+    for (name, shape, dtype), grad_spec in zip(specs, grad_specs):
+        if grad_spec is None:
             raise ValueError(f"For 'FusedAdamW', the gradient of parameter '{name}' is missing (None).")
+        grad_shape, grad_dtype = grad_spec
         if tuple(grad_shape) != tuple(shape):
             raise ValueError(f"For 'FusedAdamW', the gradient of parameter '{name}' has shape "
                              f"{tuple(grad_shape)}, but the parameter has shape {tuple(shape)}.")
@@ -83,29 +85,18 @@ def check_gradient_specs(specs, shapes, dtypes):
                             f"but the parameter has dtype {dtype}; they must match.")
 
 
-# Static shape/dtype of each gradient, None for a missing one; HyperMap over the
+# Static (shape, dtype) of each gradient, None for a missing one; a Map over the
 # tuple keeps graph compilation flat for thousands of gradients.
-_shape_of = C.MultitypeFuncGraph("fused_adamw_shape_of")
-_dtype_of = C.MultitypeFuncGraph("fused_adamw_dtype_of")
+_spec_of = C.MultitypeFuncGraph("fused_adamw_gradient_spec")
 
 
-@_shape_of.register("Tensor")
-def _tensor_shape(grad):
-    return F.shape(grad)
+@_spec_of.register("Tensor")
+def _tensor_spec(grad):
+    return F.shape(grad), F.dtype(grad)
 
 
-@_shape_of.register("None")
-def _none_shape(grad):
-    return None
-
-
-@_dtype_of.register("Tensor")
-def _tensor_dtype(grad):
-    return F.dtype(grad)
-
-
-@_dtype_of.register("None")
-def _none_dtype(grad):
+@_spec_of.register("None")
+def _missing_spec(grad):
     return None
 
 
@@ -113,4 +104,4 @@ _map = C.Map()
 
 
 def check_gradients(specs, gradients):
-    check_gradient_specs(specs, _map(_shape_of, gradients), _map(_dtype_of, gradients))
+    check_gradient_specs(specs, _map(_spec_of, gradients))
