@@ -44,17 +44,10 @@ def _optimizers(cell):
 
 
 def _members(view):
-    """(parameter index, flat buffer index, offset) of every state stored in `view`'s buffers.
-
-    Read and written per flat buffer, not per parameter: one device copy per buffer.
-    """
+    """(parameter index, flat buffer index, offset) of every state stored in `view`'s buffers,
+    so that loading touches each flat buffer once, not once per parameter."""
     locations = (view.location(i) for i in range(len(view)))
     return [(i, loc[0], loc[1]) for i, loc in enumerate(locations) if loc is not None]
-
-
-def _states(view, parameters):
-    """OrderedDict adam_x.<param> -> float32 ndarray shaped like the parameter, in parameters order."""
-    return view.to_numpy_dict()
 
 
 def to_mindformers(cell):
@@ -73,7 +66,7 @@ def to_mindformers(cell):
     at_end = []    # states of an optimizer without buffers (all its parameters empty)
     for opt in _optimizers(cell):
         for view, flats in ((opt.exp_avg, opt.exp_avg_flat), (opt.exp_avg_sq, opt.exp_avg_sq_flat)):
-            states = _states(view, opt.parameters)
+            states = view.to_numpy_dict()  # adam_x.<param> -> array, parameters order
             if len(flats):
                 at_flat[id(flats[0])] = states
                 dropped.update(id(flat) for flat in flats[1:])
