@@ -84,24 +84,6 @@ def rel_err(actual, expected):
     return np.linalg.norm(actual - expected) / (denom if denom > 0 else 1.0)
 
 
-def ulp_distance(a_bits_or_vals, b_f64, dtype):
-    """Distance in units of the last place of `dtype` between a stored array and the
-    float64 reference rounded to that dtype (0 or 1 means within one rounding)."""
-    if dtype == "float32":
-        a = np.asarray(a_bits_or_vals, dtype=np.float32).view(np.int32).astype(np.int64)
-        b = np.asarray(b_f64, dtype=np.float64).astype(np.float32).view(np.int32).astype(np.int64)
-    elif dtype == "float16":
-        a = np.asarray(a_bits_or_vals, dtype=np.float16).view(np.int16).astype(np.int64)
-        b = np.asarray(b_f64, dtype=np.float64).astype(np.float16).view(np.int16).astype(np.int64)
-    else:
-        a = np.asarray(a_bits_or_vals, dtype=np.uint16).view(np.int16).astype(np.int64)
-        b = from_f64(b_f64, "bfloat16").view(np.int16).astype(np.int64)
-    # Map sign-magnitude to a monotonic integer line.
-    to_line = lambda x, bits: np.where(x < 0, -(x & ((1 << (bits - 1)) - 1)), x)
-    width = 32 if dtype == "float32" else 16
-    return np.abs(to_line(a, width) - to_line(b, width))
-
-
 def rounding_excess(stored, expected64, scale64, dtype):
     """How far a 16-bit result is from the float64 model, in units of what one rounding
     allows: <= 1 means "within one rounding of the parameter dtype".
