@@ -29,9 +29,10 @@ import numpy as np
 from mindspore import Parameter, Tensor
 from mindspore.common import dtype as mstype
 
+from ._sharding import merge_shards, split_shards  # ZeRO-1 sets (shard_states=True)
 from .optimizer import FusedAdamW
 
-__all__ = ["to_mindformers", "from_mindformers"]
+__all__ = ["to_mindformers", "from_mindformers", "merge_shards", "split_shards"]
 
 
 def _optimizers(cell):

@@ -19,6 +19,7 @@ from mindspore.ops import functional as F
 from . import _C
 from ._custom_op import make_group_op
 from ._groups import as_slice, locate_states, plan_kernel_groups
+from ._sharding import ShardedStateView, check_parallel_context, make_sharded_step
 from ._state_view import FlatStateView
 from ._validation import (check_gradients, check_hyper_params, check_learning_rate_value,
                           check_parameters)
@@ -46,6 +47,9 @@ class FusedAdamW(Optimizer):
         betas: two floats in (0, 1). Default (0.9, 0.999).
         eps: float > 0, added after the square root. Default 1e-8.
         weight_decay: float/int >= 0 (or, inside a group, a Cell for dynamic decay). Default 0.0.
+        shard_states: bool. In a data-parallel run of N ranks, each rank keeps and updates only
+            its 1/N slice of every group's states and all-gathers the updated parameters
+            (ZeRO-1, _sharding.py, docs/distributed.md); no effect on one process. Default False.
 
     Inputs:
         gradients (tuple[Tensor]): one per parameter, in ``parameters`` order, each with its
@@ -62,7 +66,9 @@ class FusedAdamW(Optimizer):
     """
 
     @opt_init_args_register
-    def __init__(self, params, learning_rate=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0):
+    def __init__(self, params, learning_rate=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0,
+                 shard_states=False):
+        check_parallel_context(shard_states, self.cls_name)
         check_hyper_params(betas, eps, weight_decay, self.cls_name)
         check_learning_rate_value(learning_rate, self.cls_name)
         if isinstance(params, list):
@@ -76,7 +82,8 @@ class FusedAdamW(Optimizer):
         self.eps_value = float(eps)
         self._hyper = Tensor(np.array([betas[0], betas[1], eps], np.float32))
 
-        groups = plan_kernel_groups(self, split_by_dtype=ms.get_context("device_target") == "Ascend")
+        split_by_dtype = shard_states or ms.get_context("device_target") == "Ascend"
+        groups = plan_kernel_groups(self, split_by_dtype=split_by_dtype)
         self._num_groups = len(groups)
         self._group_indices = tuple(g.indices for g in groups)
         self._group_runs = tuple(as_slice(g.indices) for g in groups)
@@ -90,13 +97,21 @@ class FusedAdamW(Optimizer):
         self._wd_errors = tuple(f"For 'FusedAdamW', the weight decay of parameter group {k} "
                                 f"(first parameter '{self.parameters[g.rep].name}') must be finite and "
                                 f">= 0." for k, g in enumerate(groups))
-        self.exp_avg_flat = ParameterTuple(self._zeros(g.total, f"fused_adamw.exp_avg.{k}")
-                                           for k, g in enumerate(groups))
-        self.exp_avg_sq_flat = ParameterTuple(self._zeros(g.total, f"fused_adamw.exp_avg_sq.{k}")
-                                              for k, g in enumerate(groups))
-        where = locate_states(groups, len(self.parameters))
-        self.exp_avg = FlatStateView(self.exp_avg_flat, where, self.parameters, "adam_m")
-        self.exp_avg_sq = FlatStateView(self.exp_avg_sq_flat, where, self.parameters, "adam_v")
+        # ZeRO-1 hook (_sharding.py): None unless shard_states on more than one rank; then the
+        # flat states hold this rank's slice and construct hands the step to it.
+        self._sharded = make_sharded_step(self, groups, make_group_op, shard_states)
+        sizes = self._sharded.shards if self._sharded is not None else tuple(g.total for g in groups)
+        self.exp_avg_flat = ParameterTuple(self._zeros(n, f"fused_adamw.exp_avg.{k}")
+                                           for k, n in enumerate(sizes))
+        self.exp_avg_sq_flat = ParameterTuple(self._zeros(n, f"fused_adamw.exp_avg_sq.{k}")
+                                              for k, n in enumerate(sizes))
+        if self._sharded is not None:
+            self.exp_avg = ShardedStateView(self.exp_avg_flat, "adam_m")
+            self.exp_avg_sq = ShardedStateView(self.exp_avg_sq_flat, "adam_v")
+        else:
+            where = locate_states(groups, len(self.parameters))
+            self.exp_avg = FlatStateView(self.exp_avg_flat, where, self.parameters, "adam_m")
+            self.exp_avg_sq = FlatStateView(self.exp_avg_sq_flat, where, self.parameters, "adam_v")
         self._grad_specs = tuple((p.name, tuple(p.shape), p.dtype) for p in self.parameters)
 
     @staticmethod
@@ -170,6 +185,9 @@ class FusedAdamW(Optimizer):
         lrs = self._checked(lrs, wds)
         # Everything is checked: from here on the step is applied whole.
         self.assignadd(self.global_step, self.global_step_increase_tensor)
+        if self._sharded is not None:  # ZeRO-1 hook
+            return self._sharded(lrs, wds, self.global_step, self._hyper, self._parameters, gradients,
+                                 self.exp_avg_flat, self.exp_avg_sq_flat)
         outs = ()
         for k in range(self._num_groups):
             params = self._take(self._parameters, k)

@@ -1,0 +1,308 @@
+"""ZeRO-1 for FusedAdamW (``shard_states=True``): each data-parallel rank keeps and updates
+a contiguous 1/N slice of every kernel group's flat states.
+
+Layout. A kernel group's flat state has ``total`` elements (each member parameter at its
+offset). It is padded to ``N * shard`` elements, ``shard = round_up(ceil(total / N), 32)``;
+rank r owns elements ``[r * shard, (r + 1) * shard)``. Its ``exp_avg`` / ``exp_avg_sq``
+Parameters hold just that slice. Elements past ``total`` (and gaps between members) are
+padding: their parameter and gradient are zero, so their states stay exactly zero.
+
+Step (per group, on every rank, inside the optimizer's graph):
+  1. the group's (already reduced) gradients and current parameter values are laid out
+     flat (gradients as float32, which is exact and what the kernel computes in anyway;
+     parameters in their own dtype) and this rank's range is cut out; the parameter slice
+     goes into the group's ``param_shard`` Parameter, which the kernel updates in place. The
+     flat copies are transient (one group at a time); see ShardedStep for why they are whole;
+  2. one fused kernel call updates that parameter slice and the rank's state slice;
+  3. ``ops.AllGather`` collects every rank's updated slice, and each member Parameter is
+     assigned its part, so every rank ends the step with the same full parameters.
+
+Communication: MindSpore's collectives only. The gradients arrive all-reduced by the
+``DistributedGradReducer`` that ``nn.TrainOneStepCell`` inserts under DATA_PARALLEL
+(``gradients_mean=True``); the optimizer adds one AllGather of the parameters per group.
+A ZeRO-1 built on ReduceScatter (each rank receives only its reduced gradient slice) would
+move the same bytes as the AllReduce (which is a ReduceScatter plus an AllGather), but it
+needs the reducer replaced and ReduceScatter is not available on the CPU (mccl): we keep
+MindSpore's reducer unchanged on every backend. docs/distributed.md has the numbers.
+
+Groups are split by parameter dtype whenever ``shard_states=True`` (a parameter slice has one
+dtype), also on one process, so the grouping, and therefore the checkpoint layout, does not
+depend on the world size. On one process the optimizer runs exactly as without sharding.
+"""
+import math
+
+import mindspore as ms
+import numpy as np
+from mindspore import Parameter, ParameterTuple, Tensor, nn, ops
+from mindspore.common import dtype as mstype
+from mindspore.communication import GlobalComm, get_group_size, get_rank
+from mindspore.context import ParallelMode
+from mindspore.ops import functional as F
+
+SHARD_ALIGN = 32  # elements: every shard starts on a 128-byte boundary of float32 state
+
+_PARAM_SHARD = "fused_adamw.param_shard"
+
+
+def check_parallel_context(shard_states, prim_name):
+    """Raises before anything is built when the parallel context rules the optimizer out.
+
+    MindSpore's parallel optimizer (``enable_parallel_optimizer``) shards parameters and
+    states underneath the optimizer (semi-/auto-parallel, or data parallel on Ascend for the
+    optimizers it knows); FusedAdamW's flat per-group states and in-place kernel cannot run
+    under it, and ``shard_states=True`` is the same saving done by the optimizer itself."""
+    if not isinstance(shard_states, bool):
+        raise TypeError(f"For '{prim_name}', 'shard_states' must be bool, got "
+                        f"{type(shard_states).__name__}.")
+    if ms.get_auto_parallel_context("enable_parallel_optimizer"):
+        raise RuntimeError(
+            f"For '{prim_name}', MindSpore's parallel optimizer is switched on "
+            f"(set_auto_parallel_context(enable_parallel_optimizer=True)); it shards parameters "
+            f"and optimizer states underneath the optimizer, which FusedAdamW's fused flat states "
+            f"do not support. Set enable_parallel_optimizer=False and use "
+            f"FusedAdamW(..., shard_states=True) with parallel_mode='data_parallel' to shard the "
+            f"optimizer states across data-parallel ranks.")
+    if not shard_states:
+        return
+    mode = ms.get_auto_parallel_context("parallel_mode")
+    if mode not in (ParallelMode.STAND_ALONE, ParallelMode.DATA_PARALLEL):
+        raise ValueError(f"For '{prim_name}', 'shard_states=True' needs parallel_mode "
+                         f"'data_parallel' (or 'stand_alone' on one process), got '{mode}'.")
+    if mode == ParallelMode.STAND_ALONE and world_size() > 1:
+        raise ValueError(f"For '{prim_name}', 'shard_states=True' on {world_size()} ranks needs "
+                         f"set_auto_parallel_context(parallel_mode='data_parallel'): in "
+                         f"'stand_alone' mode the ranks' gradients are not reduced.")
+
+
+def world_size():
+    """Ranks in the world group; 1 when communication is not initialised."""
+    return get_group_size() if GlobalComm.INITED else 1
+
+
+def world_rank():
+    return get_rank() if GlobalComm.INITED else 0
+
+
+def shard_size(total, size):
+    """Elements per rank for a flat state of `total` elements over `size` ranks."""
+    return SHARD_ALIGN * math.ceil(math.ceil(total / size) / SHARD_ALIGN) if total else SHARD_ALIGN
+
+
+def _layout(group, sizes, padded):
+    """The pieces that lay a group's members out flat over `padded` elements: (i, 0) is member
+    parameter i flattened, (-1, n) is n padding elements (gaps between members, the tail)."""
+    pieces, at = [], 0
+    for i, offset in zip(group.indices, group.offsets):
+        if offset > at:
+            pieces.append((-1, offset - at))
+        pieces.append((i, 0))
+        at = offset + sizes[i]
+    if padded > at:
+        pieces.append((-1, padded - at))
+    return tuple(pieces)
+
+
+def call_kernel(op, lr, wd, step, hyper, index_base, params, grads, exp_avg, exp_avg_sq):
+    """The one place the sharded step calls the fused kernel (csrc/aot_args.h layout).
+    `index_base` is the slice's first position in its group's flat state (the stochastic
+    rounding index of docs/kernel-interface.md); the current layout has no rng input."""
+    return op(lr, wd, step, hyper, *params, *grads, exp_avg, exp_avg_sq)
+
+
+class ShardedStep(nn.Cell):
+    """The per-group sharded update of one FusedAdamW on this rank (see the module text).
+
+    Collectives are matched by their order on each rank. The graph is the same on every rank
+    but for the constant bounds of the slice (the full flat group is built, then sliced) and
+    every AllGather waits for all gradients and for the previous group's gather, so all ranks
+    issue the reducer's AllReduces and our AllGathers in the same order. (Building only the
+    rank's own pieces made the ranks' graphs differ, and MindSpore then ordered the
+    reducer's AllReduces differently on each rank: the collectives mismatched.)"""
+
+    def __init__(self, parameters, groups, make_op, rank, size):
+        super().__init__(auto_prefix=False)
+        self.rank, self.size = rank, size
+        sizes = [p.size for p in parameters]
+        self.totals = tuple(g.total for g in groups)
+        self.shards = tuple(shard_size(g.total, size) for g in groups)
+        self._bounds = tuple((rank * s, (rank + 1) * s) for s in self.shards)
+        self._pieces = tuple(_layout(g, sizes, s * size) for g, s in zip(groups, self.shards))
+        self._members = tuple(tuple((i, o, sizes[i], tuple(parameters[i].shape))
+                                    for i, o in zip(g.indices, g.offsets)) for g in groups)
+        dtypes = [parameters[g.rep].dtype for g in groups]
+        self._param_pads = tuple(self._pads(pieces, dtype) for pieces, dtype in zip(self._pieces, dtypes))
+        self._grad_pads = tuple(self._pads(pieces, mstype.float32) for pieces in self._pieces)
+        self.param_shard = ParameterTuple(
+            Parameter(Tensor(np.zeros(s, np.float32)).astype(dtype), name=f"{_PARAM_SHARD}.{k}",
+                      requires_grad=False)
+            for k, (s, dtype) in enumerate(zip(self.shards, dtypes)))
+        self._ops = tuple(make_op(1) for _ in groups)
+        self._all_gather = ops.AllGather()
+
+    @staticmethod
+    def _pads(pieces, dtype):
+        """A zero constant for every padding piece (None elsewhere), built once."""
+        return tuple(Tensor(np.zeros(n, np.float32)).astype(dtype) if i < 0 else None
+                     for i, n in pieces)
+
+    @staticmethod
+    def _flat(parts):
+        return parts[0] if len(parts) == 1 else ops.concat(parts)
+
+    def construct(self, lrs, wds, step, hyper, params, grads, exp_avgs, exp_avg_sqs):
+        outs = ()
+        before = grads
+        for k in range(len(self.shards)):
+            p_parts = ()
+            g_parts = ()
+            for j, (i, _) in enumerate(self._pieces[k]):
+                if i < 0:
+                    p_parts = p_parts + (self._param_pads[k][j],)
+                    g_parts = g_parts + (self._grad_pads[k][j],)
+                else:
+                    p_parts = p_parts + (params[i].reshape(-1),)
+                    # float32: exact, and what the kernel computes in; one dtype to concatenate
+                    g_parts = g_parts + (F.cast(grads[i].reshape(-1), mstype.float32),)
+            lo, hi = self._bounds[k]
+            shard = self.param_shard[k]
+            F.assign(shard, F.depend(self._flat(p_parts)[lo:hi], before))
+            out = call_kernel(self._ops[k], lrs[k], wds[k], step, hyper, lo, (shard,),
+                              (self._flat(g_parts)[lo:hi],), exp_avgs[k], exp_avg_sqs[k])
+            full = self._all_gather(F.depend(shard, out))
+            written = ()
+            for i, o, n, shape in self._members[k]:
+                written = written + (F.assign(params[i], full[o:o + n].reshape(shape)),)
+            before = written
+            outs = outs + (F.depend(out, written),)
+        return outs
+
+
+def make_sharded_step(opt, groups, make_op, shard_states):
+    """The optimizer's ShardedStep, or None when the states are not sharded (option off, or
+    one process)."""
+    if not shard_states or world_size() == 1:
+        return None
+    return ShardedStep(opt.parameters, groups, make_op, world_rank(), world_size())
+
+
+class ShardedStateView:
+    """`exp_avg` / `exp_avg_sq` of a sharded optimizer: the flat buffers hold this rank's
+    slice only, so per-parameter states do not exist here. Merge the ranks' checkpoints
+    (`merge_shards`) to get them."""
+
+    def __init__(self, flats, prefix):
+        self._flats = flats
+        self.prefix = prefix
+
+    @property
+    def flats(self):
+        return self._flats
+
+    def _refuse(self, *_):
+        raise RuntimeError(f"FusedAdamW(shard_states=True): this rank holds a slice of the "
+                           f"'{self.prefix}' states only; merge the ranks' checkpoints with "
+                           f"fused_adamw.checkpoint.merge_shards to read them per parameter.")
+
+    __len__ = __getitem__ = __setitem__ = location = numpy = to_numpy_dict = _refuse
+
+
+# Checkpoints. Each rank saves its own file (`mindspore.save_checkpoint(train_net, ...)`):
+# the full parameters, global_step, and its slices of the flat states under the same names
+# as a single-process run (`fused_adamw.exp_avg.<k>`, `fused_adamw.exp_avg_sq.<k>`).
+
+def _fused_optimizers(cell):
+    from .optimizer import FusedAdamW  # optimizer.py imports this module
+
+    found = {}
+    for _, sub in cell.cells_and_names():
+        if isinstance(sub, FusedAdamW):
+            found.setdefault(id(sub), sub)
+    return list(found.values())
+
+
+def _flat_states(opt):
+    """(name, unsharded total) of every flat state buffer of `opt`."""
+    totals = opt._sharded.totals if opt._sharded is not None else tuple(f.size for f in opt.exp_avg_flat)
+    return [(flat.name, total) for flats in (opt.exp_avg_flat, opt.exp_avg_sq_flat)
+            for flat, total in zip(flats, totals)]
+
+
+def _float32(value):
+    tensor = value if isinstance(value, Tensor) else Tensor(np.asarray(value))
+    return tensor.astype(mstype.float32).asnumpy().reshape(-1)
+
+
+def merge_shards(rank_param_dicts, cell):
+    """One single-process checkpoint from the per-rank checkpoints of a sharded run.
+
+    Args:
+        rank_param_dicts: the ``mindspore.load_checkpoint`` dicts of ranks 0..N-1, in rank
+            order (a single dict of an unsharded run is accepted and passed through).
+        cell: a Cell holding FusedAdamW(s) built with the same parameters and groups and
+            ``shard_states=True``, on any number of ranks (it supplies the state sizes).
+
+    Returns:
+        dict name -> Parameter: rank 0's entries (parameters and global_step are the same on
+        every rank), each flat state concatenated over the ranks and cut to its unsharded
+        size, the ranks' parameter-slice buffers dropped. ``load_param_into_net`` takes it on
+        one process; ``split_shards`` turns it into any rank's checkpoint of another world size.
+
+    Raises:
+        ValueError: a state is missing, the ranks' slices differ in size, or they do not
+            cover the state with zero padding (not the shards of this optimizer, or out of order).
+    """
+    dicts = list(rank_param_dicts)
+    if not dicts:
+        raise ValueError("For 'merge_shards', 'rank_param_dicts' is empty.")
+    out = {name: value for name, value in dicts[0].items() if not name.startswith(_PARAM_SHARD)}
+    for opt in _fused_optimizers(cell):
+        for name, total in _flat_states(opt):
+            missing = [r for r, d in enumerate(dicts) if name not in d]
+            if missing:
+                raise ValueError(f"For 'merge_shards', state '{name}' is missing from rank {missing[0]}.")
+            parts = [_float32(d[name]) for d in dicts]
+            if len({p.size for p in parts}) != 1:
+                raise ValueError(f"For 'merge_shards', the ranks' slices of '{name}' differ in size: "
+                                 f"{[p.size for p in parts]}.")
+            full = np.concatenate(parts)
+            if full.size < total or np.any(full[total:] != 0):
+                raise ValueError(f"For 'merge_shards', the {len(parts)} slices of '{name}' "
+                                 f"({full.size} elements) are not a zero-padded sharding of its "
+                                 f"{total} elements: other groups, or ranks out of order?")
+            out[name] = Parameter(Tensor(full[:total]), name=name, requires_grad=False)
+    return out
+
+
+def split_shards(param_dict, cell):
+    """The checkpoint of this process's rank for `cell`, from a single-process (merged) one.
+
+    Args:
+        param_dict: a checkpoint with unsharded states (``merge_shards``' result, or
+            ``mindspore.load_checkpoint`` of a single-process run with the same groups).
+        cell: the Cell to load into; its FusedAdamW's rank and world size pick the slice.
+            On one process the states pass through.
+
+    Returns:
+        A new dict for ``mindspore.load_param_into_net(cell, ...)``.
+
+    Raises:
+        ValueError: a state is missing or has the wrong number of elements.
+    """
+    out = dict(param_dict)
+    for opt in _fused_optimizers(cell):
+        step = opt._sharded
+        for j, (name, total) in enumerate(_flat_states(opt)):
+            if name not in param_dict:
+                raise ValueError(f"For 'split_shards', state '{name}' is missing.")
+            full = _float32(param_dict[name])
+            if full.size != total:
+                raise ValueError(f"For 'split_shards', state '{name}' has {full.size} elements, "
+                                 f"the optimizer's group has {total} (merge sharded sets first).")
+            if step is None:
+                continue
+            shard = step.shards[j % len(step.shards)]
+            padded = np.zeros(shard * step.size, np.float32)
+            padded[:total] = full
+            piece = padded[step.rank * shard:(step.rank + 1) * shard]
+            out[name] = Parameter(Tensor(piece), name=name, requires_grad=False)
+    return out
