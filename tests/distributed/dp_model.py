@@ -47,17 +47,37 @@ def problem(seed):
     return init, x, y
 
 
-def build(seed, shard_states):
+class ClippedTrainOneStep(nn.TrainOneStepCell):
+    """TrainOneStepCell that clips the gradients by their global norm after the data-parallel
+    reducer: every rank holds the full reduced gradients, so the norm is the full one."""
+
+    def __init__(self, network, optimizer, max_norm):
+        super().__init__(network, optimizer)
+        self.max_norm = max_norm
+
+    def construct(self, *inputs):
+        loss = self.network(*inputs)
+        grads = self.grad_reducer(self.grad_no_sens(self.network, self.weights)(*inputs))
+        grads = ops.clip_by_global_norm(grads, self.max_norm)
+        return ops.depend(loss, self.optimizer(grads))
+
+
+# Small enough to clip on every step of this problem (its gradient norm is about 1).
+MAX_NORM = 0.25
+
+
+def build(seed, shard_states, clip=False):
     """(train cell, net, optimizer) for `seed`: TrainOneStepCell around an MSE loss and a
     FusedAdamW with two groups and a per-step learning rate (so a resumed run depends on
-    the restored global_step)."""
+    the restored global_step); with `clip`, gradients clipped to global norm MAX_NORM."""
     init, _, _ = problem(seed)
     net = Mlp(init)
     groups = [{"params": [net.w1, net.w2], "weight_decay": 0.1},
               {"params": [net.b1, net.b2, net.scale], "weight_decay": 0.0}]
     lr = Tensor(np.linspace(2e-2, 5e-3, STEPS + 1).astype(np.float32))
     opt = FusedAdamW(groups, learning_rate=lr, shard_states=shard_states)
-    train = nn.TrainOneStepCell(nn.WithLossCell(net, nn.MSELoss()), opt)
+    loss_net = nn.WithLossCell(net, nn.MSELoss())
+    train = ClippedTrainOneStep(loss_net, opt, MAX_NORM) if clip else nn.TrainOneStepCell(loss_net, opt)
     train.set_train()
     return train, net, opt
 
