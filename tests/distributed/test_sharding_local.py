@@ -1,0 +1,104 @@
+"""shard_states and the parallel context on one process (no msrun): the option is a no-op,
+MindSpore's parallel optimizer is refused with a pointer to shard_states, and the
+checkpoint merge refuses what is not a sharding of the optimizer's states."""
+import mindspore as ms
+import numpy as np
+import pytest
+from mindspore import Parameter, Tensor
+from mindspore.context import ParallelMode
+
+import dp_model
+from fused_adamw import FusedAdamW
+from fused_adamw.checkpoint import merge_shards, split_shards
+
+
+@pytest.fixture
+def seed(rng):
+    return int(rng.integers(2**31))
+
+
+def test_one_process_is_unchanged(mode, seed):
+    snaps = []
+    for shard in (False, True):
+        train, net, opt = dp_model.build(seed, shard)
+        dp_model.train(train, seed, 0, 5)
+        snaps.append(dp_model.snapshot(net, opt))
+        assert tuple(f.size for f in opt.exp_avg_flat) == dp_model.GROUP_TOTALS
+    for k in snaps[0]:
+        assert np.array_equal(snaps[0][k], snaps[1][k]), f"seed {seed}: {k}"
+
+
+def test_one_process_keeps_per_parameter_states(seed):
+    _, net, opt = dp_model.build(seed, True)
+    assert len(opt.exp_avg) == len(net.trainable_params())
+    assert opt.exp_avg[0].shape == net.w1.shape
+
+
+@pytest.fixture
+def parallel_context():
+    yield
+    ms.reset_auto_parallel_context()
+
+
+@pytest.mark.parametrize("parallel_mode", [ParallelMode.SEMI_AUTO_PARALLEL, ParallelMode.AUTO_PARALLEL,
+                                           ParallelMode.DATA_PARALLEL])
+@pytest.mark.parametrize("shard", [False, True])
+def test_parallel_optimizer_is_refused(parallel_context, parallel_mode, shard):
+    ms.set_auto_parallel_context(parallel_mode=parallel_mode, enable_parallel_optimizer=True)
+    param = Parameter(Tensor(np.ones(4, np.float32)), name="p")
+    with pytest.raises(RuntimeError, match="enable_parallel_optimizer.*shard_states=True"):
+        FusedAdamW([param], shard_states=shard)
+
+
+@pytest.mark.parametrize("parallel_mode", [ParallelMode.SEMI_AUTO_PARALLEL, ParallelMode.AUTO_PARALLEL])
+def test_shard_states_needs_data_parallel(parallel_context, parallel_mode):
+    ms.set_auto_parallel_context(parallel_mode=parallel_mode)
+    param = Parameter(Tensor(np.ones(4, np.float32)), name="p")
+    with pytest.raises(ValueError, match="shard_states.*data_parallel"):
+        FusedAdamW([param], shard_states=True)
+
+
+@pytest.mark.parametrize("value", [1, "yes", None])
+def test_shard_states_must_be_bool(value):
+    param = Parameter(Tensor(np.ones(4, np.float32)), name="p")
+    with pytest.raises(TypeError, match="shard_states"):
+        FusedAdamW([param], shard_states=value)
+
+
+def _state(name, values):
+    return Parameter(Tensor(np.asarray(values, np.float32)), name=name)
+
+
+def test_merge_and_split_shards(rng, seed):
+    """Two made-up rank slices of each state merge into the unsharded state; padding that is
+    not zero (ranks out of order, other groups) and unequal slices are refused."""
+    train, _, opt = dp_model.build(seed, True)
+    names = [f.name for f in opt.exp_avg_flat] + [f.name for f in opt.exp_avg_sq_flat]
+    totals = dp_model.GROUP_TOTALS * 2
+    full = {n: rng.standard_normal(t).astype(np.float32) for n, t in zip(names, totals)}
+    shard = {n: 32 * -(-t // 64) for n, t in zip(names, totals)}
+    ranks = []
+    for r in range(2):
+        d = {"w1": Parameter(Tensor(np.zeros(3, np.float32)), name="w1"),
+             "fused_adamw.param_shard.0": _state("fused_adamw.param_shard.0", np.zeros(3))}
+        for n in names:
+            padded = np.zeros(2 * shard[n], np.float32)
+            padded[:full[n].size] = full[n]
+            d[n] = _state(n, padded[r * shard[n]:(r + 1) * shard[n]])
+        ranks.append(d)
+    merged = merge_shards(ranks, train)
+    assert "fused_adamw.param_shard.0" not in merged and "w1" in merged
+    for n in names:
+        assert np.array_equal(merged[n].asnumpy(), full[n])
+    assert split_shards(merged, train).keys() == merged.keys()  # one process: passes through
+    with pytest.raises(ValueError, match="out of order"):
+        merge_shards(ranks[::-1], train)
+    ranks[1][names[0]] = _state(names[0], np.zeros(shard[names[0]] + 32))
+    with pytest.raises(ValueError, match="differ in size"):
+        merge_shards(ranks, train)
+    del ranks[1][names[0]]
+    with pytest.raises(ValueError, match="missing from rank 1"):
+        merge_shards(ranks, train)
+    merged[names[1]] = _state(names[1], np.zeros(3))
+    with pytest.raises(ValueError, match="has 3 elements"):
+        split_shards(merged, train)
