@@ -8,11 +8,10 @@ Parameters hold just that slice. Elements past ``total`` (and gaps between membe
 padding: their parameter and gradient are zero, so their states stay exactly zero.
 
 Step (per group, on every rank, inside the optimizer's graph):
-  1. the group's (already reduced) gradients and current parameter values are laid out
-     flat (gradients as float32, which is exact and what the kernel computes in anyway;
-     parameters in their own dtype) and this rank's range is cut out; the parameter slice
-     goes into the group's ``param_shard`` Parameter, which the kernel updates in place. The
-     flat copies are transient (one group at a time); see ShardedStep for why they are whole;
+  1. the parts of the (already reduced) gradients and of the current parameter values that
+     fall into this rank's range are copied into flat slices (gradients as float32, which is
+     exact and what the kernel computes in anyway; parameters in their own dtype, into the
+     group's ``param_shard`` Parameter, which the kernel updates in place);
   2. one fused kernel call updates that parameter slice and the rank's state slice;
   3. ``ops.AllGather`` collects every rank's updated slice, and each member Parameter is
      assigned its part, so every rank ends the step with the same full parameters.
@@ -88,17 +87,18 @@ def shard_size(total, size):
     return SHARD_ALIGN * math.ceil(math.ceil(total / size) / SHARD_ALIGN) if total else SHARD_ALIGN
 
 
-def _layout(group, sizes, padded):
-    """The pieces that lay a group's members out flat over `padded` elements: (i, 0) is member
-    parameter i flattened, (-1, n) is n padding elements (gaps between members, the tail)."""
+def _pieces(group, sizes, lo, hi):
+    """The pieces of a group's flat layout that fall into [lo, hi), in order: (i, a, b) is
+    elements a..b of member parameter i flattened, (-1, n, 0) is n padding elements. Every
+    rank gets the same list (a gap before each member, the member, a tail), with empty pieces
+    where its range misses them: see ShardedStep for why the structure must not vary."""
     pieces, at = [], 0
     for i, offset in zip(group.indices, group.offsets):
-        if offset > at:
-            pieces.append((-1, offset - at))
-        pieces.append((i, 0))
+        pieces.append((-1, max(0, min(offset, hi) - max(at, lo)), 0))
+        a, b = max(offset, lo), min(offset + sizes[i], hi)
+        pieces.append((i, a - offset, b - offset) if a < b else (i, 0, 0))
         at = offset + sizes[i]
-    if padded > at:
-        pieces.append((-1, padded - at))
+    pieces.append((-1, max(0, hi - max(at, lo)), 0))
     return tuple(pieces)
 
 
@@ -112,12 +112,12 @@ def call_kernel(op, lr, wd, step, hyper, index_base, params, grads, exp_avg, exp
 class ShardedStep(nn.Cell):
     """The per-group sharded update of one FusedAdamW on this rank (see the module text).
 
-    Collectives are matched by their order on each rank. The graph is the same on every rank
-    but for the constant bounds of the slice (the full flat group is built, then sliced) and
-    every AllGather waits for all gradients and for the previous group's gather, so all ranks
-    issue the reducer's AllReduces and our AllGathers in the same order. (Building only the
-    rank's own pieces made the ranks' graphs differ, and MindSpore then ordered the
-    reducer's AllReduces differently on each rank: the collectives mismatched.)"""
+    Collectives are matched by their order on each rank, and MindSpore orders the
+    reducer's gradient AllReduces by the graph's structure: when ranks built only the pieces
+    their slice needs, their graphs differed and the AllReduces mismatched ("Memcpy error" in
+    RunRingAllReduce). So every rank builds the same pieces (some of them empty: zero-size
+    slices and constants), and every AllGather waits for all gradients and for the previous
+    group's gather: all ranks issue the collectives in the same order."""
 
     def __init__(self, parameters, groups, make_op, rank, size):
         super().__init__(auto_prefix=False)
@@ -125,8 +125,8 @@ class ShardedStep(nn.Cell):
         sizes = [p.size for p in parameters]
         self.totals = tuple(g.total for g in groups)
         self.shards = tuple(shard_size(g.total, size) for g in groups)
-        self._bounds = tuple((rank * s, (rank + 1) * s) for s in self.shards)
-        self._pieces = tuple(_layout(g, sizes, s * size) for g, s in zip(groups, self.shards))
+        self._bases = tuple(rank * s for s in self.shards)
+        self._pieces = tuple(_pieces(g, sizes, rank * s, (rank + 1) * s) for g, s in zip(groups, self.shards))
         self._members = tuple(tuple((i, o, sizes[i], tuple(parameters[i].shape))
                                     for i, o in zip(g.indices, g.offsets)) for g in groups)
         dtypes = [parameters[g.rep].dtype for g in groups]
@@ -143,11 +143,7 @@ class ShardedStep(nn.Cell):
     def _pads(pieces, dtype):
         """A zero constant for every padding piece (None elsewhere), built once."""
         return tuple(Tensor(np.zeros(n, np.float32)).astype(dtype) if i < 0 else None
-                     for i, n in pieces)
-
-    @staticmethod
-    def _flat(parts):
-        return parts[0] if len(parts) == 1 else ops.concat(parts)
+                     for i, n, _ in pieces)
 
     def construct(self, lrs, wds, step, hyper, params, grads, exp_avgs, exp_avg_sqs):
         outs = ()
@@ -155,19 +151,18 @@ class ShardedStep(nn.Cell):
         for k in range(len(self.shards)):
             p_parts = ()
             g_parts = ()
-            for j, (i, _) in enumerate(self._pieces[k]):
+            for j, (i, a, b) in enumerate(self._pieces[k]):
                 if i < 0:
                     p_parts = p_parts + (self._param_pads[k][j],)
                     g_parts = g_parts + (self._grad_pads[k][j],)
                 else:
-                    p_parts = p_parts + (params[i].reshape(-1),)
+                    p_parts = p_parts + (params[i].reshape(-1)[a:b],)
                     # float32: exact, and what the kernel computes in; one dtype to concatenate
-                    g_parts = g_parts + (F.cast(grads[i].reshape(-1), mstype.float32),)
-            lo, hi = self._bounds[k]
+                    g_parts = g_parts + (F.cast(grads[i].reshape(-1)[a:b], mstype.float32),)
             shard = self.param_shard[k]
-            F.assign(shard, F.depend(self._flat(p_parts)[lo:hi], before))
-            out = call_kernel(self._ops[k], lrs[k], wds[k], step, hyper, lo, (shard,),
-                              (self._flat(g_parts)[lo:hi],), exp_avgs[k], exp_avg_sqs[k])
+            F.assign(shard, F.depend(ops.concat(p_parts), before))
+            out = call_kernel(self._ops[k], lrs[k], wds[k], step, hyper, self._bases[k], (shard,),
+                              (ops.concat(g_parts),), exp_avgs[k], exp_avg_sqs[k])
             full = self._all_gather(F.depend(shard, out))
             written = ()
             for i, o, n, shape in self._members[k]:

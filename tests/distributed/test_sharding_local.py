@@ -102,3 +102,33 @@ def test_merge_and_split_shards(rng, seed):
     merged[names[1]] = _state(names[1], np.zeros(3))
     with pytest.raises(ValueError, match="has 3 elements"):
         split_shards(merged, train)
+
+
+@pytest.mark.parametrize("ranks", [2, 3, 4, 8])
+def test_rank_pieces_tile_the_padded_layout(rng, ranks):
+    """The pieces of ranks 0..N-1, laid end to end, are the group's flat layout (members at
+    their offsets, zeros in the gaps and the tail) over N equal shards; every rank has the
+    same number of pieces."""
+    from fused_adamw._groups import KernelGroup
+    from fused_adamw._sharding import _pieces, shard_size
+
+    sizes = [int(n) for n in rng.integers(1, 90, size=int(rng.integers(1, 7)))]
+    gaps = [int(g) for g in rng.integers(0, 40, size=len(sizes))]  # any gap rule the layout may use
+    offsets, at = [], 0
+    for n, gap in zip(sizes, gaps):
+        offsets.append(at + gap)
+        at = offsets[-1] + n
+    group = KernelGroup(tuple(range(len(sizes))), 0, tuple(offsets), at)
+    shard = shard_size(at, ranks)
+    values = [rng.standard_normal(n) for n in sizes]
+    expected = np.zeros(shard * ranks)
+    for v, o in zip(values, offsets):
+        expected[o:o + v.size] = v
+    laid = []
+    for r in range(ranks):
+        pieces = _pieces(group, sizes, r * shard, (r + 1) * shard)
+        assert len(pieces) == 2 * len(sizes) + 1
+        part = [np.zeros(a) if i < 0 else values[i][a:b] for i, a, b in pieces]
+        assert sum(p.size for p in part) == shard
+        laid += part
+    np.testing.assert_array_equal(np.concatenate(laid), expected)
