@@ -139,6 +139,14 @@ class FusedAdamW(Optimizer):
         where = locate_states(groups, len(self.parameters))
         self.exp_avg = FlatStateView(self.exp_avg_flat, where, self.parameters, "adam_m")
         self.exp_avg_sq = FlatStateView(self.exp_avg_sq_flat, where, self.parameters, "adam_v")
+        # amsgrad's max_exp_avg_sq (MindFormers' fused AdamW names it so) and the master weights,
+        # per parameter like exp_avg; a parameter without a master (float32) maps to None.
+        if options.amsgrad:
+            self.max_exp_avg_sq = FlatStateView(self.max_exp_avg_sq_flat, where, self.parameters, "max_exp_avg_sq")
+        master_where = [None if w is None or self._master_index[w[0]] < 0 else (self._master_index[w[0]], w[1])
+                        for w in where]
+        if any(w is not None for w in master_where):
+            self.master = FlatStateView(self.master_flat, master_where, self.parameters, "master")
         self._grad_specs = tuple((p.name, tuple(p.shape), p.dtype) for p in self.parameters)
 
     @staticmethod
