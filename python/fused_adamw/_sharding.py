@@ -38,6 +38,8 @@ from mindspore.communication import GlobalComm, get_group_size, get_rank
 from mindspore.context import ParallelMode
 from mindspore.ops import functional as F
 
+from ._custom_op import make_group_op
+
 SHARD_ALIGN = 32  # elements: every shard starts on a 128-byte boundary of float32 state
 
 _PARAM_SHARD = "fused_adamw.param_shard"
@@ -102,11 +104,11 @@ def _pieces(group, sizes, lo, hi):
     return tuple(pieces)
 
 
-def call_kernel(op, lr, wd, step, hyper, index_base, params, grads, exp_avg, exp_avg_sq):
-    """The one place the sharded step calls the fused kernel (csrc/aot_args.h layout).
-    `index_base` is the slice's first position in its group's flat state (the stochastic
-    rounding index of docs/kernel-interface.md); the current layout has no rng input."""
-    return op(lr, wd, step, hyper, *params, *grads, exp_avg, exp_avg_sq)
+def call_kernel(op, lr, wd, step, hyper, grad_ctl, rng, params, grads, states):
+    """The one place the sharded step calls the fused kernel (docs/kernel-interface.md's
+    layout). `rng` is (seed, index base): the base is the slice's first position in its
+    group's padded flat state, so stochastic rounding draws the bits of the unsharded run."""
+    return op(lr, wd, step, hyper, grad_ctl, rng, *params, *grads, *states)
 
 
 class ShardedStep(nn.Cell):
@@ -119,33 +121,34 @@ class ShardedStep(nn.Cell):
     slices and constants), and every AllGather waits for all gradients and for the previous
     group's gather: all ranks issue the collectives in the same order."""
 
-    def __init__(self, parameters, groups, make_op, rank, size):
+    def __init__(self, parameters, groups, flags, seed, rank, size):
         super().__init__(auto_prefix=False)
         self.rank, self.size = rank, size
         sizes = [p.size for p in parameters]
         self.totals = tuple(g.total for g in groups)
         self.shards = tuple(shard_size(g.total, size) for g in groups)
-        self._bases = tuple(rank * s for s in self.shards)
+        self._rngs = tuple(Tensor(np.array([seed, rank * s], np.int64)) for s in self.shards)
         self._pieces = tuple(_pieces(g, sizes, rank * s, (rank + 1) * s) for g, s in zip(groups, self.shards))
         self._members = tuple(tuple((i, o, sizes[i], tuple(parameters[i].shape))
                                     for i, o in zip(g.indices, g.offsets)) for g in groups)
         dtypes = [parameters[g.rep].dtype for g in groups]
-        self._param_pads = tuple(self._pads(pieces, dtype) for pieces, dtype in zip(self._pieces, dtypes))
-        self._grad_pads = tuple(self._pads(pieces, mstype.float32) for pieces in self._pieces)
+        self._dtypes = tuple(dtypes)
+        self._pads = tuple(tuple(Tensor(np.zeros(n, np.float32)) if i < 0 else None for i, n, _ in pieces)
+                           for pieces in self._pieces)
         self.param_shard = ParameterTuple(
             Parameter(Tensor(np.zeros(s, np.float32)).astype(dtype), name=f"{_PARAM_SHARD}.{k}",
                       requires_grad=False)
             for k, (s, dtype) in enumerate(zip(self.shards, dtypes)))
-        self._ops = tuple(make_op(1) for _ in groups)
+        self._ops = tuple(make_group_op(1, flags=f) for f in flags)
         self._all_gather = ops.AllGather()
 
-    @staticmethod
-    def _pads(pieces, dtype):
-        """A zero constant for every padding piece (None elsewhere), built once."""
-        return tuple(Tensor(np.zeros(n, np.float32)).astype(dtype) if i < 0 else None
-                     for i, n, _ in pieces)
+    def own_slice(self, k, flat):
+        """This rank's slice of group k's unsharded flat state (NumPy), zero-padded."""
+        padded = np.zeros(self.shards[k] * self.size, flat.dtype)
+        padded[:flat.size] = flat
+        return padded[self.rank * self.shards[k]:(self.rank + 1) * self.shards[k]]
 
-    def construct(self, lrs, wds, step, hyper, params, grads, exp_avgs, exp_avg_sqs):
+    def construct(self, lrs, wds, step, hyper, grad_ctl, params, grads, states):
         outs = ()
         before = grads
         for k in range(len(self.shards)):
@@ -153,31 +156,53 @@ class ShardedStep(nn.Cell):
             g_parts = ()
             for j, (i, a, b) in enumerate(self._pieces[k]):
                 if i < 0:
-                    p_parts = p_parts + (self._param_pads[k][j],)
-                    g_parts = g_parts + (self._grad_pads[k][j],)
+                    p_parts = p_parts + (self._pads[k][j],)
+                    g_parts = g_parts + (self._pads[k][j],)
                 else:
-                    p_parts = p_parts + (params[i].reshape(-1)[a:b],)
-                    # float32: exact, and what the kernel computes in; one dtype to concatenate
-                    g_parts = g_parts + (F.cast(grads[i].reshape(-1)[a:b], mstype.float32),)
+                    # float32: exact for every dtype, what the kernel computes in, one dtype
+                    # to concatenate.
+                    p_parts = p_parts + (F.cast(params[i], mstype.float32).reshape(-1)[a:b],)
+                    g_parts = g_parts + (F.cast(grads[i], mstype.float32).reshape(-1)[a:b],)
             shard = self.param_shard[k]
-            F.assign(shard, F.depend(ops.concat(p_parts), before))
-            out = call_kernel(self._ops[k], lrs[k], wds[k], step, hyper, self._bases[k], (shard,),
-                              (ops.concat(g_parts),), exp_avgs[k], exp_avg_sqs[k])
-            full = self._all_gather(F.depend(shard, out))
+            F.assign(shard, F.cast(F.depend(ops.concat(p_parts), before), self._dtypes[k]))
+            out = call_kernel(self._ops[k], lrs[k], wds[k], step, hyper, grad_ctl, self._rngs[k], (shard,),
+                              (ops.concat(g_parts),), states[k])
+            # Gathered in the parameters' dtype, cut up in float32 (exact), written back in the
+            # parameters' dtype.
+            full = F.cast(self._all_gather(F.depend(shard, out)), mstype.float32)
             written = ()
             for i, o, n, shape in self._members[k]:
-                written = written + (F.assign(params[i], full[o:o + n].reshape(shape)),)
+                written = written + (F.assign(params[i], F.cast(full[o:o + n].reshape(shape), self._dtypes[k])),)
             before = written
             outs = outs + (F.depend(out, written),)
         return outs
 
 
-def make_sharded_step(opt, groups, make_op, shard_states):
+def make_sharded_step(opt, groups, flags, shard_states):
     """The optimizer's ShardedStep, or None when the states are not sharded (option off, or
-    one process)."""
+    one process). `flags`: each group's kernel variant."""
     if not shard_states or world_size() == 1:
         return None
-    return ShardedStep(opt.parameters, groups, make_op, world_rank(), world_size())
+    if ms.get_context("device_target") == "CPU":
+        for param in opt.parameters:
+            if param.dtype == mstype.bfloat16:
+                raise ValueError(
+                    f"For '{opt.cls_name}', 'shard_states=True' cannot update bfloat16 parameter "
+                    f"'{param.name}' on the CPU target: MindSpore's CPU backend has no bfloat16 "
+                    f"kernels for the copies a sharded step makes of the parameters (TensorMove, "
+                    f"Assign, StridedSlice, AllGather). Use float16 or float32 parameters there, "
+                    f"or shard_states=False.")
+    return ShardedStep(opt.parameters, groups, flags, opt.options.seed, world_rank(), world_size())
+
+
+def use_sharded_views(opt):
+    """Replaces the optimizer's per-parameter state views: a rank holds slices only."""
+    opt.exp_avg = ShardedStateView(opt.exp_avg_flat, "adam_m")
+    opt.exp_avg_sq = ShardedStateView(opt.exp_avg_sq_flat, "adam_v")
+    if opt.options.amsgrad:
+        opt.max_exp_avg_sq = ShardedStateView(opt.max_exp_avg_sq_flat, "max_exp_avg_sq")
+    if len(opt.master_flat):
+        opt.master = ShardedStateView(opt.master_flat, "master")
 
 
 class ShardedStateView:
@@ -216,15 +241,26 @@ def _fused_optimizers(cell):
 
 
 def _flat_states(opt):
-    """(name, unsharded total) of every flat state buffer of `opt`."""
+    """(flat state Parameter, kernel group, unsharded total) for every flat state of `opt`:
+    exp_avg, exp_avg_sq, max_exp_avg_sq (amsgrad) and master (master weights)."""
     totals = opt._sharded.totals if opt._sharded is not None else tuple(f.size for f in opt.exp_avg_flat)
-    return [(flat.name, total) for flats in (opt.exp_avg_flat, opt.exp_avg_sq_flat)
-            for flat, total in zip(flats, totals)]
+    found = []
+    for flats in (opt.exp_avg_flat, opt.exp_avg_sq_flat, opt.max_exp_avg_sq_flat):
+        found += [(flat, k, totals[k]) for k, flat in enumerate(flats)]
+    master_groups = [k for k, j in enumerate(opt._master_index) if j >= 0]
+    found += [(flat, k, totals[k]) for flat, k in zip(opt.master_flat, master_groups)]
+    return found
 
 
 def _float32(value):
     tensor = value if isinstance(value, Tensor) else Tensor(np.asarray(value))
     return tensor.astype(mstype.float32).asnumpy().reshape(-1)
+
+
+def _state(values, like):
+    """A Parameter named and typed as the flat state `like` (bfloat16 states round-trip
+    exactly through float32)."""
+    return Parameter(Tensor(values).astype(like.dtype), name=like.name, requires_grad=False)
 
 
 def merge_shards(rank_param_dicts, cell):
@@ -251,7 +287,8 @@ def merge_shards(rank_param_dicts, cell):
         raise ValueError("For 'merge_shards', 'rank_param_dicts' is empty.")
     out = {name: value for name, value in dicts[0].items() if not name.startswith(_PARAM_SHARD)}
     for opt in _fused_optimizers(cell):
-        for name, total in _flat_states(opt):
+        for flat, _, total in _flat_states(opt):
+            name = flat.name
             missing = [r for r, d in enumerate(dicts) if name not in d]
             if missing:
                 raise ValueError(f"For 'merge_shards', state '{name}' is missing from rank {missing[0]}.")
@@ -264,7 +301,7 @@ def merge_shards(rank_param_dicts, cell):
                 raise ValueError(f"For 'merge_shards', the {len(parts)} slices of '{name}' "
                                  f"({full.size} elements) are not a zero-padded sharding of its "
                                  f"{total} elements: other groups, or ranks out of order?")
-            out[name] = Parameter(Tensor(full[:total]), name=name, requires_grad=False)
+            out[name] = _state(full[:total], flat)
     return out
 
 
@@ -286,7 +323,8 @@ def split_shards(param_dict, cell):
     out = dict(param_dict)
     for opt in _fused_optimizers(cell):
         step = opt._sharded
-        for j, (name, total) in enumerate(_flat_states(opt)):
+        for flat, k, total in _flat_states(opt):
+            name = flat.name
             if name not in param_dict:
                 raise ValueError(f"For 'split_shards', state '{name}' is missing.")
             full = _float32(param_dict[name])
@@ -295,9 +333,5 @@ def split_shards(param_dict, cell):
                                  f"the optimizer's group has {total} (merge sharded sets first).")
             if step is None:
                 continue
-            shard = step.shards[j % len(step.shards)]
-            padded = np.zeros(shard * step.size, np.float32)
-            padded[:total] = full
-            piece = padded[step.rank * shard:(step.rank + 1) * shard]
-            out[name] = Parameter(Tensor(piece), name=name, requires_grad=False)
+            out[name] = _state(step.own_slice(k, full), flat)
     return out

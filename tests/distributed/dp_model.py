@@ -9,28 +9,62 @@ import mindspore as ms
 import numpy as np
 from mindspore import Parameter, Tensor, nn, ops
 
-from fused_adamw import FusedAdamW
+from fused_adamw import FusedAdamW, FusedTrainOneStepCell
 
 STEPS = 20
 BATCH = 8            # divisible by 1, 2 and 4 ranks
 IN, HIDDEN, OUT = 13, 37, 5
+
+
+def _padded_total(sizes):
+    """Flat state size: each tensor starts at a multiple of 32 elements (docs/kernel-interface.md)."""
+    total = 0
+    for n in sizes:
+        total = -(-total // 32) * 32 + n
+    return total
+
+
 # Kernel groups (by weight decay): the weights, then the biases and the scale. Their flat
 # sizes are what the sharding tests divide by N.
-GROUP_TOTALS = (IN * HIDDEN + HIDDEN * OUT, HIDDEN + OUT + OUT)
+GROUP_TOTALS = (_padded_total([IN * HIDDEN, HIDDEN * OUT]), _padded_total([HIDDEN, OUT, OUT]))
+
+
+# Variants: (weight dtype, FusedAdamW options, train cell). "plain" and "clip" are float32
+# and compared with one process; the others check options whose state or rounding the
+# sharding must keep exactly (the weights' gradients are 16-bit there, rounded from
+# different partial sums on each world size, so they are compared sharded against unsharded).
+VARIANTS = {
+    "plain": ("float32", {}, "TrainOneStepCell"),
+    "clip": ("float32", {}, "FusedTrainOneStepCell"),
+    "bf16-master": ("bfloat16", {"master_weights": True}, "TrainOneStepCell"),
+    "bf16-sr": ("bfloat16", {"stochastic_rounding": True, "seed": 12345}, "TrainOneStepCell"),
+    "fp16-master": ("float16", {"master_weights": True}, "TrainOneStepCell"),
+    "fp16-sr": ("float16", {"stochastic_rounding": True, "seed": 12345}, "TrainOneStepCell"),
+    "amsgrad-bf16-states": ("float32", {"amsgrad": True, "state_dtype": ms.bfloat16}, "TrainOneStepCell"),
+}
+# FusedTrainOneStepCell's clipping norm: small enough to clip on every step of this problem
+# (its gradient norm is about 1).
+MAX_NORM = 0.25
 
 
 class Mlp(nn.Cell):
-    def __init__(self, init):
+    """Weights in `dtype` (float32, float16 or bfloat16), biases and scale float32; computed in
+    float32."""
+
+    def __init__(self, init, dtype="float32"):
         super().__init__()
-        self.w1 = Parameter(Tensor(init["w1"]), name="w1")
+        wtype = getattr(ms, dtype)
+        self.w1 = Parameter(Tensor(init["w1"]).astype(wtype), name="w1")
         self.b1 = Parameter(Tensor(init["b1"]), name="b1")
-        self.w2 = Parameter(Tensor(init["w2"]), name="w2")
+        self.w2 = Parameter(Tensor(init["w2"]).astype(wtype), name="w2")
         self.b2 = Parameter(Tensor(init["b2"]), name="b2")
         self.scale = Parameter(Tensor(init["scale"]), name="scale")
 
     def construct(self, x):
-        h = ops.tanh(ops.matmul(x, self.w1) + self.b1)
-        return (ops.matmul(h, self.w2) + self.b2) * self.scale
+        w1 = ops.cast(self.w1, ms.float32)
+        w2 = ops.cast(self.w2, ms.float32)
+        h = ops.tanh(ops.matmul(x, w1) + self.b1)
+        return (ops.matmul(h, w2) + self.b2) * self.scale
 
 
 def problem(seed):
@@ -47,37 +81,22 @@ def problem(seed):
     return init, x, y
 
 
-class ClippedTrainOneStep(nn.TrainOneStepCell):
-    """TrainOneStepCell that clips the gradients by their global norm after the data-parallel
-    reducer: every rank holds the full reduced gradients, so the norm is the full one."""
-
-    def __init__(self, network, optimizer, max_norm):
-        super().__init__(network, optimizer)
-        self.max_norm = max_norm
-
-    def construct(self, *inputs):
-        loss = self.network(*inputs)
-        grads = self.grad_reducer(self.grad_no_sens(self.network, self.weights)(*inputs))
-        grads = ops.clip_by_global_norm(grads, self.max_norm)
-        return ops.depend(loss, self.optimizer(grads))
-
-
-# Small enough to clip on every step of this problem (its gradient norm is about 1).
-MAX_NORM = 0.25
-
-
-def build(seed, shard_states, clip=False):
-    """(train cell, net, optimizer) for `seed`: TrainOneStepCell around an MSE loss and a
+def build(seed, shard_states, variant="plain"):
+    """(train cell, net, optimizer) for `seed`: a train cell around an MSE loss and a
     FusedAdamW with two groups and a per-step learning rate (so a resumed run depends on
-    the restored global_step); with `clip`, gradients clipped to global norm MAX_NORM."""
+    the restored global_step), as VARIANTS[variant] says."""
+    dtype, options, cell = VARIANTS[variant]
     init, _, _ = problem(seed)
-    net = Mlp(init)
+    net = Mlp(init, dtype)
     groups = [{"params": [net.w1, net.w2], "weight_decay": 0.1},
               {"params": [net.b1, net.b2, net.scale], "weight_decay": 0.0}]
     lr = Tensor(np.linspace(2e-2, 5e-3, STEPS + 1).astype(np.float32))
-    opt = FusedAdamW(groups, learning_rate=lr, shard_states=shard_states)
+    opt = FusedAdamW(groups, learning_rate=lr, shard_states=shard_states, **options)
     loss_net = nn.WithLossCell(net, nn.MSELoss())
-    train = ClippedTrainOneStep(loss_net, opt, MAX_NORM) if clip else nn.TrainOneStepCell(loss_net, opt)
+    if cell == "FusedTrainOneStepCell":
+        train = FusedTrainOneStepCell(loss_net, opt, use_clip_grad=True, max_grad_norm=MAX_NORM)
+    else:
+        train = nn.TrainOneStepCell(loss_net, opt)
     train.set_train()
     return train, net, opt
 
@@ -96,11 +115,12 @@ def train(train_cell, seed, start, stop, rank=0, size=1):
 
 
 def snapshot(net, opt):
-    """Parameters, flat states and global_step as NumPy arrays (float32 / int32)."""
-    out = {f"param.{p.name}": p.asnumpy() for p in net.trainable_params()}
-    for k, (m, v) in enumerate(zip(opt.exp_avg_flat, opt.exp_avg_sq_flat)):
-        out[f"exp_avg.{k}"] = m.asnumpy()
-        out[f"exp_avg_sq.{k}"] = v.asnumpy()
+    """Parameters, flat states (named as their Parameters) and global_step as NumPy arrays,
+    16-bit values widened exactly to float32."""
+    out = {f"param.{p.name}": ops.cast(p, ms.float32).asnumpy() for p in net.trainable_params()}
+    for flats in (opt.exp_avg_flat, opt.exp_avg_sq_flat, opt.max_exp_avg_sq_flat, opt.master_flat):
+        for flat in flats:
+            out[flat.name] = ops.cast(flat, ms.float32).asnumpy()
     out["global_step"] = opt.global_step.asnumpy()
     return out
 

@@ -17,13 +17,15 @@ def seed(rng):
     return int(rng.integers(2**31))
 
 
-def test_one_process_is_unchanged(mode, seed):
+@pytest.mark.parametrize("variant", list(dp_model.VARIANTS))
+def test_one_process_is_unchanged(mode, seed, variant):
     snaps = []
     for shard in (False, True):
-        train, net, opt = dp_model.build(seed, shard)
+        train, net, opt = dp_model.build(seed, shard, variant)
         dp_model.train(train, seed, 0, 5)
         snaps.append(dp_model.snapshot(net, opt))
         assert tuple(f.size for f in opt.exp_avg_flat) == dp_model.GROUP_TOTALS
+    assert snaps[0].keys() == snaps[1].keys()
     for k in snaps[0]:
         assert np.array_equal(snaps[0][k], snaps[1][k]), f"seed {seed}: {k}"
 
@@ -132,3 +134,16 @@ def test_rank_pieces_tile_the_padded_layout(rng, ranks):
         assert sum(p.size for p in part) == shard
         laid += part
     np.testing.assert_array_equal(np.concatenate(laid), expected)
+
+
+def test_bfloat16_parameters_refused_on_cpu(parallel_context, monkeypatch):
+    """The CPU backend cannot copy bfloat16 parameters in a sharded step: a clear error at
+    construction (world size faked to 2: only the check runs, nothing communicates)."""
+    from fused_adamw import _sharding
+
+    monkeypatch.setattr(_sharding, "world_size", lambda: 2)
+    ms.set_auto_parallel_context(parallel_mode=ParallelMode.DATA_PARALLEL)
+    params = [Parameter(Tensor(np.ones(4, np.float32)), name="a"),
+              Parameter(Tensor(np.ones(4, np.float32)).astype(ms.bfloat16), name="b")]
+    with pytest.raises(ValueError, match="shard_states=True.*bfloat16 parameter 'b'"):
+        FusedAdamW(params, shard_states=True)

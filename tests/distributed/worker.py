@@ -3,7 +3,7 @@ what they produced under the output directory (never judges anything itself).
 
     msrun ... worker.py '<json>'   with json = {"seed": S, "out": DIR, "tasks": [task, ...]}
 
-A task is {"name", "mode": "graph"|"pynative", "sharded": bool, "clip": bool, "start", "stop",
+A task is {"name", "mode": "graph"|"pynative", "sharded": bool, "variant", "start", "stop",
 "save_at": [steps], "resume_from": [rank checkpoint paths] or null}. It trains steps
 start..stop-1 data parallel and writes <name>.rank<r>.npz (parameters, this rank's flat
 states, global_step) and, at each step in save_at, <name>.step<s>.rank<r>.ckpt.
@@ -26,7 +26,7 @@ from fused_adamw.checkpoint import merge_shards, split_shards  # noqa: E402
 
 def run_task(task, seed, out, rank, size):
     dp_model.set_mode(task["mode"])
-    train, net, opt = dp_model.build(seed, task["sharded"], task.get("clip", False))
+    train, net, opt = dp_model.build(seed, task["sharded"], task.get("variant", "plain"))
     if task.get("resume_from"):
         dicts = [ms.load_checkpoint(path) for path in task["resume_from"]]
         ms.load_param_into_net(train, split_shards(merge_shards(dicts, train), train))
