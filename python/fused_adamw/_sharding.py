@@ -2,9 +2,10 @@
 a contiguous 1/N slice of every kernel group's flat states.
 
 Layout. A kernel group's flat state has ``total`` elements (each member parameter at its
-offset). It is padded to ``N * shard`` elements, ``shard = round_up(ceil(total / N), 32)``;
-rank r owns elements ``[r * shard, (r + 1) * shard)``. Its ``exp_avg`` / ``exp_avg_sq``
-Parameters hold just that slice. Elements past ``total`` (and gaps between members) are
+padded offset, docs/kernel-interface.md). It is padded to ``N * shard`` elements,
+``shard = round_up(ceil(total / N), 32)``; rank r owns elements ``[r * shard, (r + 1) * shard)``.
+Its ``exp_avg`` / ``exp_avg_sq`` (and ``max_exp_avg_sq``, ``master`` when those options are
+on) Parameters hold just that slice. Elements past ``total`` and the gaps between members are
 padding: their parameter and gradient are zero, so their states stay exactly zero.
 
 Step (per group, on every rank, inside the optimizer's graph):
@@ -12,21 +13,26 @@ Step (per group, on every rank, inside the optimizer's graph):
      fall into this rank's range are copied into flat slices (gradients as float32, which is
      exact and what the kernel computes in anyway; parameters in their own dtype, into the
      group's ``param_shard`` Parameter, which the kernel updates in place);
-  2. one fused kernel call updates that parameter slice and the rank's state slice;
+  2. one fused kernel call updates that parameter slice and the rank's state slices, with
+     the rng index base set to the slice's start, so stochastic rounding draws the same bits
+     for each element as the unsharded run;
   3. ``ops.AllGather`` collects every rank's updated slice, and each member Parameter is
-     assigned its part, so every rank ends the step with the same full parameters.
+     assigned its part, so every rank ends the step with the same full parameters. The
+     gathered group is a transient of the group's size in the parameters' dtype.
 
 Communication: MindSpore's collectives only. The gradients arrive all-reduced by the
-``DistributedGradReducer`` that ``nn.TrainOneStepCell`` inserts under DATA_PARALLEL
-(``gradients_mean=True``); the optimizer adds one AllGather of the parameters per group.
-A ZeRO-1 built on ReduceScatter (each rank receives only its reduced gradient slice) would
-move the same bytes as the AllReduce (which is a ReduceScatter plus an AllGather), but it
-needs the reducer replaced and ReduceScatter is not available on the CPU (mccl): we keep
-MindSpore's reducer unchanged on every backend. docs/distributed.md has the numbers.
+``DistributedGradReducer`` that ``nn.TrainOneStepCell`` (and FusedTrainOneStepCell) inserts
+under DATA_PARALLEL (``gradients_mean=True``); the optimizer adds one AllGather of the
+parameters per group. DeepSpeed's ZeRO-1 and Megatron's distributed optimizer reduce-scatter
+the gradients instead ((N-1)/N of their bytes per rank, where the AllReduce moves 2(N-1)/N), so
+they move what plain data parallel moves and this moves up to 1.5 times that. Doing the same
+needs the reducer replaced by a ReduceScatter, which the CPU backend (mccl) does not have; we
+keep MindSpore's reducer unchanged on every backend. docs/distributed.md has the numbers.
 
 Groups are split by parameter dtype whenever ``shard_states=True`` (a parameter slice has one
 dtype), also on one process, so the grouping, and therefore the checkpoint layout, does not
 depend on the world size. On one process the optimizer runs exactly as without sharding.
+bfloat16 parameters are refused on the CPU target (its backend lacks bfloat16 copy kernels).
 """
 import math
 
@@ -132,15 +138,19 @@ class ShardedStep(nn.Cell):
         self._members = tuple(tuple((i, o, sizes[i], tuple(parameters[i].shape))
                                     for i, o in zip(g.indices, g.offsets)) for g in groups)
         dtypes = [parameters[g.rep].dtype for g in groups]
-        self._dtypes = tuple(dtypes)
-        self._pads = tuple(tuple(Tensor(np.zeros(n, np.float32)) if i < 0 else None for i, n, _ in pieces)
-                           for pieces in self._pieces)
+        self._param_pads = tuple(self._zeros(pieces, d) for pieces, d in zip(self._pieces, dtypes))
+        self._grad_pads = tuple(self._zeros(pieces, mstype.float32) for pieces in self._pieces)
         self.param_shard = ParameterTuple(
             Parameter(Tensor(np.zeros(s, np.float32)).astype(dtype), name=f"{_PARAM_SHARD}.{k}",
                       requires_grad=False)
             for k, (s, dtype) in enumerate(zip(self.shards, dtypes)))
         self._ops = tuple(make_group_op(1, flags=f) for f in flags)
         self._all_gather = ops.AllGather()
+
+    @staticmethod
+    def _zeros(pieces, dtype):
+        """A zero constant for every padding piece (None elsewhere), built once."""
+        return tuple(Tensor(np.zeros(n, np.float32)).astype(dtype) if i < 0 else None for i, n, _ in pieces)
 
     def own_slice(self, k, flat):
         """This rank's slice of group k's unsharded flat state (NumPy), zero-padded."""
@@ -156,23 +166,21 @@ class ShardedStep(nn.Cell):
             g_parts = ()
             for j, (i, a, b) in enumerate(self._pieces[k]):
                 if i < 0:
-                    p_parts = p_parts + (self._pads[k][j],)
-                    g_parts = g_parts + (self._pads[k][j],)
+                    p_parts = p_parts + (self._param_pads[k][j],)
+                    g_parts = g_parts + (self._grad_pads[k][j],)
                 else:
-                    # float32: exact for every dtype, what the kernel computes in, one dtype
-                    # to concatenate.
-                    p_parts = p_parts + (F.cast(params[i], mstype.float32).reshape(-1)[a:b],)
-                    g_parts = g_parts + (F.cast(grads[i], mstype.float32).reshape(-1)[a:b],)
+                    p_parts = p_parts + (params[i].reshape(-1)[a:b],)
+                    # float32: exact, what the kernel computes in, and one dtype to concatenate
+                    # (a 16-bit parameter's gradient may come as float32).
+                    g_parts = g_parts + (F.cast(grads[i].reshape(-1)[a:b], mstype.float32),)
             shard = self.param_shard[k]
-            F.assign(shard, F.cast(F.depend(ops.concat(p_parts), before), self._dtypes[k]))
+            F.assign(shard, F.depend(ops.concat(p_parts), before))
             out = call_kernel(self._ops[k], lrs[k], wds[k], step, hyper, grad_ctl, self._rngs[k], (shard,),
                               (ops.concat(g_parts),), states[k])
-            # Gathered in the parameters' dtype, cut up in float32 (exact), written back in the
-            # parameters' dtype.
-            full = F.cast(self._all_gather(F.depend(shard, out)), mstype.float32)
+            full = self._all_gather(F.depend(shard, out))
             written = ()
             for i, o, n, shape in self._members[k]:
-                written = written + (F.assign(params[i], F.cast(full[o:o + n].reshape(shape), self._dtypes[k])),)
+                written = written + (F.assign(params[i], full[o:o + n].reshape(shape)),)
             before = written
             outs = outs + (F.depend(out, written),)
         return outs
