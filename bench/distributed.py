@@ -123,7 +123,7 @@ def main():
             for r in range(n):
                 with open(os.path.join(tmp, f"ranks{n}.rank{r}.json")) as f:
                     rows += json.load(f)
-    result = {"date": str(datetime.datetime.now()), "load_before": os.getloadavg(),
+    result = {"date": str(datetime.datetime.now()), "load_at_end": os.getloadavg(),
               "config": vars(args), "rows": rows}
     os.makedirs(os.path.dirname(args.out), exist_ok=True)
     with open(args.out, "w") as f:

@@ -62,7 +62,7 @@ def _stop(proc):
     proc.communicate()
 
 
-def msrun(script, args, ranks, log_dir, timeout=240):
+def msrun(script, args, ranks, log_dir, timeout=600):
     """Runs `python script *args` on `ranks` local workers; raises AssertionError with the
     workers' log tails if the job fails or outlives `timeout` seconds."""
     os.makedirs(log_dir, exist_ok=True)
@@ -71,7 +71,7 @@ def msrun(script, args, ranks, log_dir, timeout=240):
                MS_CPU_COMM_OP_TIMEOUT="30", GLOG_v="3")
     cmd = [sys.executable, "-m", "mindspore.parallel.cluster.run", f"--worker_num={ranks}",
            f"--local_worker_num={ranks}", "--master_addr=127.0.0.1", f"--master_port={free_port()}",
-           f"--log_dir={log_dir}", "--join=True", "--cluster_time_out=60", script, *args]
+           f"--log_dir={log_dir}", "--join=True", "--cluster_time_out=120", script, *args]
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                             start_new_session=True)
     try:
