@@ -3,11 +3,19 @@
 
 Arrays are NumPy: params/grads in their dtype (bfloat16 as uint16 bits), the
 group's states flat float32. Criteria: NaN and Inf exactly where the model has
-them; float32 results (float32 params, every state) within a norm-wise relative
-error of 1e-6 and, element by element, within 1e-6 of the size of the operands
-they are rounded against (so a single wrong or unwritten element fails);
-float16/bfloat16 params within one rounding (half an ulp) plus float32's error
-where p*(1-lr*wd) and the update cancel (reference.rounding_excess).
+them; float32 results (float32 params, every state), element by element, within
+1e-6 of the size of the operands they are rounded against (so a single wrong or
+unwritten element fails); float16/bfloat16 params within one rounding (half an
+ulp) plus float32's error where p*(1-lr*wd) and the update cancel
+(reference.rounding_excess).
+
+No norm-wise bound relative to the result: float32's error follows the operands,
+and a result can cancel far below them. With a 1-element tensor,
+exp_avg = b1*m + (1-b1)*g fell below 6% of its operands in about 1.3% of draws
+and a 1e-6 norm-wise relative bound then failed (issue 10's flaky CUDA test:
+test_one_tensor_every_size[1-*], 76 of 6,000 seeds). The per-element bound
+against the operands holds for every draw: the float32 error of exp_avg is at
+most 2 ulps of its operands, of exp_avg_sq 3, and 1e-6 is 16.8 ulps.
 """
 import sys
 from pathlib import Path
@@ -49,10 +57,6 @@ def _same_specials(out, ref, what):
 def _close_f32(out, ref, scale, what):
     ok = _same_specials(out, ref, what)
     out, ref, scale = np.asarray(out, np.float64)[ok], ref[ok], scale[ok]
-    if out.size == 0:
-        return
-    err = reference.rel_err(out, ref)
-    assert err <= 1e-6, f"{what}: relative error {err:.3g} > 1e-6"
     bad = np.abs(out - ref) > 1e-6 * scale + 1e-30
     assert not bad.any(), f"{what}: {bad.sum()} elements off, first at {np.argmax(bad)}: " \
                           f"{out[np.argmax(bad)]!r} vs {ref[np.argmax(bad)]!r}"

@@ -1,8 +1,9 @@
 """The CUDA kernel's own source (kernels/cuda/adamw_kernel.cuh) and its host-side
 table planning (adamw_table.h), compiled as host C++ through cuda_on_cpu.h and
-run on the CPU against the float64 model. Every block and thread of each launch
-runs; guards around every array catch stray writes, a NaN-poisoned status must
-be overwritten, and every element is compared.
+run on the CPU against the float64 model and, bit for bit, against the CPU
+kernel. Every block and thread of each launch runs; guards around every array
+catch stray writes, a NaN-poisoned status must be overwritten, and every element
+is compared. `rng` (tests/conftest.py) draws fresh inputs and prints its seed.
 """
 import math
 
@@ -13,14 +14,6 @@ from cuda_emu import DTYPE_CODE, Group, assert_matches_model, reference
 
 DTYPES = list(DTYPE_CODE)
 CHUNK = 32 * 1024
-
-
-@pytest.fixture
-def rng():
-    # Fresh inputs every run; the seed is printed, so a failure can be replayed.
-    seed = np.random.SeedSequence().entropy
-    print(f"rng seed: {seed}")
-    return np.random.default_rng(seed)
 
 
 def step_and_check(emu, group, **kw):
