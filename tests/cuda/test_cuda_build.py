@@ -138,12 +138,14 @@ import numpy as np
 lib = ctypes.CDLL(sys.argv[1])
 n = 8
 bufs = [np.array([1e-3], np.float32), np.array([0.1], np.float32), np.array([1], np.int32),
-        np.array([0.9, 0.999, 1e-8], np.float32), np.ones(n, np.float32), np.ones(n, np.float32),
-        np.zeros(n, np.float32), np.zeros(n, np.float32), np.zeros(1, np.float32)]
-dtypes = ["float32", "float32", "int32", "float32", "float32", "float32", "float32", "float32", "float32"]
+        np.array([0.9, 0.999, 1e-8], np.float32), np.array([1, 1, 0], np.float32), np.zeros(2, np.int64),
+        np.ones(n, np.float32), np.ones(n, np.float32), np.zeros(n, np.float32), np.zeros(n, np.float32),
+        np.zeros(1, np.float32)]
+dtypes = ["float32", "float32", "int32", "float32", "float32", "int64", "float32", "float32", "float32", "float32",
+          "float32"]
 if sys.argv[2] == "bad-layout":
-    dtypes[5] = "float16"  # gradient dtype differs from its parameter's
-shapes = [(1,), (1,), (1,), (3,), (n,), (n,), (n,), (n,), (1,)]
+    dtypes[7] = "float16"  # a float16 gradient for a float32 parameter
+shapes = [(1,), (1,), (1,), (3,), (3,), (2,), (n,), (n,), (n,), (n,), (1,)]
 k = len(bufs)
 params = (ctypes.c_void_p * k)(*[b.ctypes.data for b in bufs])
 ndims = (ctypes.c_int * k)(*[len(s) for s in shapes])
@@ -172,7 +174,19 @@ def test_entry_reports_a_cuda_failure_as_nonzero_with_a_message(gpu_entry):
 
 
 @needs_nvcc
+def test_entry_exports_every_variant_and_the_norm_pass(gpu_entry):
+    """The names docs/kernel-interface.md gives: FusedAdamWGPU, FusedAdamWGPU_v<flags>
+    for every valid flag value (master and stochastic exclude each other), FusedGradNormGPU."""
+    lib = ctypes.CDLL(str(gpu_entry))
+    valid = [f for f in range(16) if not (f & 2 and f & 4)]
+    for name in ["FusedAdamWGPU", "FusedGradNormGPU"] + [f"FusedAdamWGPU_v{f}" for f in valid]:
+        assert hasattr(lib, name), name
+    for f in set(range(16)) - set(valid):
+        assert not hasattr(lib, f"FusedAdamWGPU_v{f}"), f
+
+
+@needs_nvcc
 def test_entry_rejects_a_bad_layout_before_any_cuda_call(gpu_entry):
     res = _call_entry(gpu_entry, "bad-layout")
     assert "rc 1" in res.stdout, res.stdout + res.stderr
-    assert "gradient 0: dtype float16 differs from its parameter's float32" in res.stderr, res.stderr
+    assert "gradient 0: dtype float16 must be its parameter's (float32) or float32" in res.stderr, res.stderr
