@@ -89,7 +89,7 @@ const char* grad_norm_async(const TensorRef* grads, int count, const float* grad
   if (e != cudaSuccess) return cuda_failure("cudaDeviceGetAttribute(MultiProcessorCount)", e);
   const int device_blocks = sms * (2048 / kNormBlockThreads);  // resident 256-thread blocks (sm_80/sm_90)
   const cudaStream_t s = static_cast<cudaStream_t>(stream);
-  // Scratch: 16 float64 accumulators and one sum per chunk (0.8% of float32
+  // Scratch: 16 float64 accumulators and one sum per chunk (0.2% of float32
   // gradient bytes) and the flag, stream-ordered (no host synchronisation;
   // capturable in a CUDA graph), zeroed on the stream, freed after the last kernel.
   const int64_t chunks = norm_chunks(grads, count);
