@@ -81,7 +81,8 @@ def check_targets(results):
 
 
 def _fmt(x, spec):
-    return format(x, spec) if x is not None else "-"
+    """x in `spec` (e.g. "8.3f"), or a dash as wide."""
+    return format(x, spec) if x is not None else "-".rjust(int(spec.split(".")[0]))
 
 
 BELOW_FLOOR = "<< BELOW FLOOR: noise"
