@@ -3,6 +3,8 @@ block), every ratio against it, a visible flag on any row that beat it, "n/a" in
 what did not run, a progress count that reaches its total, and --help giving every default.
 One short real run checks that the pieces fit together (no timing is asserted)."""
 import json
+import subprocess
+import sys
 from types import SimpleNamespace
 
 import numpy as np
@@ -50,7 +52,16 @@ def synthetic(monkeypatch, rng):
     return SimpleNamespace(floor_blocks=list(floor_blocks), step_times=step_times)
 
 
-def test_one_floor_per_table_and_rows_below_it_are_flagged(synthetic):
+@pytest.fixture
+def plot_dir(tmp_path):
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError:
+        return None
+    return tmp_path
+
+
+def test_one_floor_per_table_and_rows_below_it_are_flagged(synthetic, plot_dir):
     best = min(float(np.median(b)) for b in synthetic.floor_blocks[:6])
     synthetic.step_times.update({
         "impl fast": [best * 0.9] * 3,       # faster than the floor: noise, must be flagged
@@ -83,6 +94,11 @@ def test_one_floor_per_table_and_rows_below_it_are_flagged(synthetic):
     flagged = [line for line in table if report.BELOW_FLOOR in line and line.startswith("  ")]
     assert len(flagged) == 1 and "impl fast" in flagged[0]
     assert any(f"floor {floor['ms']:.2f} ms" in line and "fastest of 6 blocks" in line for line in table)
+
+    if plot_dir is not None:  # the PNG itself, where matplotlib is installed (the bench extra)
+        meta = dict(quick=True, threads=1, build_info={"cpu": {"isa": "scalar"}}, loadavg_start=(1, 1, 1))
+        assert report.write_plot(str(plot_dir / "p.png"), rows, meta) is None
+        assert (plot_dir / "p.png").stat().st_size > 0
 
     bars = report.plot_bars(rows)[(pset.label, "float32")]
     drawn = {key: (gbps, below) for key, _, gbps, below in bars}
@@ -141,3 +157,9 @@ def test_a_real_run_writes_one_consistent_table(tmp_path, capsys):
     assert direct["x_floor"] == pytest.approx(floor["ms"] / direct["ms"])
     assert direct["below_floor"] == (direct["ms"] < floor["ms"])
     assert data["meta"]["quick"] is True and "loadavg_end" in data["meta"]
+
+
+def test_python_dash_m_entry_point():
+    proc = subprocess.run([sys.executable, "-m", "fused_adamw.bench", "--sets", "nonsense"],
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 2 and "unknown set kind(s) ['nonsense']" in proc.stderr
