@@ -1,0 +1,100 @@
+// Test driver: the unchanged FusedAdamwGroup kernel (kernels/ascend/op_kernel/
+// fused_adamw_group.cpp) and its host tiling plan, compiled with g++ against the
+// emulated Ascend C API in this folder, behind a C ABI for ctypes
+// (tests/ascend/ascend_emu.py). Built once per parameter dtype, as CANN's build
+// compiles one kernel binary per dtype column: -DDTYPE_VAR=float|half|bfloat16_t.
+#include "kernel_operator.h"
+#include "kernel_operator_list_tensor_intf.h"
+#include "launcher.h"
+
+#include "fused_adamw_group.cpp"  // the kernel itself
+
+#include "adamw_tiling_plan.h"
+
+#include <vector>
+
+namespace {
+
+// The operator's tensor lists: shapes (n) for odd n and (2, n/2) for even n, so
+// the kernel's product over the extents is exercised.
+std::vector<uint64_t> tensor_list(void* const* ptrs, const int64_t* numels, uint32_t n)
+{
+    std::vector<uint64_t> words{0};
+    for (uint32_t i = 0; i < n; ++i) {
+        const bool two_d = numels[i] > 0 && numels[i] % 2 == 0;
+        words.push_back((two_d ? 2 : 1) | (uint64_t(i) << 32));
+        if (two_d) words.push_back(2);
+        words.push_back(static_cast<uint64_t>(two_d ? numels[i] / 2 : numels[i]));
+    }
+    words[0] = 8 * words.size();
+    for (uint32_t i = 0; i < n; ++i) words.push_back(reinterpret_cast<uintptr_t>(ptrs[i]));
+    return words;
+}
+
+}  // namespace
+
+extern "C" {
+
+uint32_t fa_emu_param_bytes() { return sizeof(DTYPE_VAR); }
+
+// The tiling's tile length for this dtype and UB size (0 if the plan refuses).
+uint32_t fa_emu_tile_len(uint32_t ub_bytes)
+{
+    const int64_t one = 1;
+    FusedAdamwGroupTilingData td;
+    return fa_make_tiling(&one, 1, sizeof(DTYPE_VAR), 1, ub_bytes, &td) ? 0 : td.tileLen;
+}
+
+// One launch of the operator on host memory, in place, as the host side would
+// do it: tiling from the plan (cores, ub_bytes stand for the platform's values),
+// block dim = the tiling's used cores. state_len is the length of exp_avg and
+// exp_avg_sq. stats6 receives fa_emu::export_stats. Returns 0, or 1 with the
+// first tiling or protocol error in err.
+int fa_emu_adamw_group(uint32_t n, void** params, void** grads, const int64_t* numels, float* m, float* v,
+                       int64_t state_len, float* lr, float* wd, int32_t* step, float* hyper, float* done,
+                       uint32_t cores, uint32_t ub_bytes, uint64_t* stats6, char* err, int err_len)
+{
+    FusedAdamwGroupTilingData td;
+    if (const char* e = fa_make_tiling(numels, n, sizeof(DTYPE_VAR), cores, ub_bytes, &td)) {
+        return fa_emu::report(std::string("tiling: ") + e, err, err_len);
+    }
+    int64_t total = 0;
+    for (uint32_t k = 0; k < n; ++k) total += numels[k];
+    if (state_len != total) return fa_emu::report("exp_avg/exp_avg_sq length differs from the tiling's", err, err_len);
+
+    std::vector<uint64_t> varList = tensor_list(params, numels, n), gradList = tensor_list(grads, numels, n);
+    std::vector<uint64_t> varRefList = varList;  // in place: the same tensors
+    fa_emu::begin_launch(ub_bytes);
+    for (uint32_t k = 0; k < n; ++k) {
+        fa_emu::register_gm(params[k], numels[k] * sizeof(DTYPE_VAR), "var");
+        fa_emu::register_gm(grads[k], numels[k] * sizeof(DTYPE_VAR), "grad");
+    }
+    fa_emu::register_gm(m, state_len * 4, "exp_avg");
+    fa_emu::register_gm(v, state_len * 4, "exp_avg_sq");
+    fa_emu::register_gm(lr, 4, "lr");
+    fa_emu::register_gm(wd, 4, "weight_decay");
+    fa_emu::register_gm(step, 4, "step");
+    fa_emu::register_gm(hyper, 12, "hyper");
+    fa_emu::register_gm(varList.data(), varList.size() * 8, "var list");
+    fa_emu::register_gm(gradList.data(), gradList.size() * 8, "grad list");
+    fa_emu::register_gm(varRefList.data(), varRefList.size() * 8, "var_ref list");
+    fa_emu::register_gm(&td, sizeof(td), "tiling");
+    auto gm = [](const void* p) { return reinterpret_cast<GM_ADDR>(const_cast<void*>(p)); };
+    const std::string e = fa_emu::launch(td.usedCores, [&] {
+        fused_adamw_group(gm(lr), gm(wd), gm(step), gm(hyper), gm(varList.data()), gm(gradList.data()), gm(m),
+                          gm(v), gm(varRefList.data()), gm(m), gm(v), gm(done), nullptr, gm(&td));
+    });
+    fa_emu::export_stats(stats6);
+    return fa_emu::report(e, err, err_len);
+}
+
+// The kernel's scalar-unit coefficient code (adamw_coeffs.h), for its own tests.
+float fa_emu_one_minus_pow(float beta, int64_t t) { return FaOneMinusPow(beta, t); }
+
+void fa_emu_coeffs(float lr, float wd, int32_t step, float b1, float b2, float eps, float* out8)
+{
+    const FaStepCoeffs c = FaMakeStepCoeffs(lr, wd, step, b1, b2, eps);
+    std::memcpy(out8, &c, sizeof(c));
+}
+
+}  // extern "C"
