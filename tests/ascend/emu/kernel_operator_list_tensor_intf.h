@@ -4,7 +4,7 @@
 //   uint64 ptrOffset                  byte offset of the data-pointer array
 //   per tensor i: uint64 (dim | i << 32), then dim uint64 extents
 //   at ptrOffset: one uint64 data address per tensor
-// fa_emu::TensorListBuilder (below, for test drivers) writes that layout.
+// The test drivers (adamw_group_driver.cpp) write that layout.
 #ifndef FA_EMU_KERNEL_OPERATOR_LIST_TENSOR_INTF_H
 #define FA_EMU_KERNEL_OPERATOR_LIST_TENSOR_INTF_H
 
@@ -107,23 +107,5 @@ private:
 };
 
 }  // namespace AscendC
-
-namespace fa_emu {
-
-// Builds the documented tensor-list layout for a launcher: 1-d tensors of the
-// given sizes at the given addresses.
-inline std::vector<uint64_t> make_tensor_list(const std::vector<void*>& ptrs, const std::vector<int64_t>& numels)
-{
-    std::vector<uint64_t> words{0};
-    for (size_t i = 0; i < ptrs.size(); ++i) {
-        words.push_back(1 | (uint64_t(i) << 32));
-        words.push_back(static_cast<uint64_t>(numels[i]));
-    }
-    words[0] = 8 * words.size();
-    for (void* p : ptrs) words.push_back(reinterpret_cast<uintptr_t>(p));
-    return words;
-}
-
-}  // namespace fa_emu
 
 #endif  // FA_EMU_KERNEL_OPERATOR_LIST_TENSOR_INTF_H
