@@ -18,10 +18,15 @@ extern "C" __attribute__((visibility("default"))) int FusedAdamWGPU(int nparam, 
                                                                     int64_t** shapes, const char** dtypes,
                                                                     void* stream, void* /*extra*/) {
   thread_local GroupArgs args;  // reused: no allocation per step
-  const std::string err = parse_group_args(nparam, params, ndims, shapes, dtypes, &args);
+  // Only the default variant (flags 0) has a CUDA kernel so far; its gradient
+  // factors and skip flag (grad_ctl) are not applied on the GPU yet.
+  const std::string err = parse_group_args(0, nparam, params, ndims, shapes, dtypes, &args);
   if (!err.empty()) return report_error("FusedAdamWGPU", err);
+  for (const TensorRef& t : args.tensors)
+    if (t.grad_dtype != t.dtype) return report_error("FusedAdamWGPU", "float32 gradients for 16-bit parameters are not supported by the CUDA kernel yet");
   const char* cuda_err = cuda::adamw_step_async(
-      args.tensors.data(), static_cast<int>(args.tensors.size()), args.exp_avg, args.exp_avg_sq, args.lr,
+      args.tensors.data(), static_cast<int>(args.tensors.size()), static_cast<float*>(args.states.exp_avg),
+      static_cast<float*>(args.states.exp_avg_sq), args.lr,
       args.weight_decay, args.step, args.hyper, static_cast<float*>(params[nparam - 1]), stream);
   if (cuda_err) return report_error("FusedAdamWGPU", cuda_err);
   return 0;

@@ -111,6 +111,7 @@ const char* run_group(const TensorRef* tensors, int count, float* exp_avg, float
     int64_t chunk = 0;
     for (int i = 0; i < n; ++i) {
       const TensorRef& src = tensors[first + i];
+      offset = align_state(offset);  // the padded flat-state layout (docs/kernel-interface.md)
       t.chunk_begin[i] = chunk;
       t.param[i] = src.param;
       t.grad[i] = src.grad;

@@ -75,6 +75,9 @@ class FusedAdamW(Optimizer):
         self.betas = (float(betas[0]), float(betas[1]))
         self.eps_value = float(eps)
         self._hyper = Tensor(np.array([betas[0], betas[1], eps], np.float32))
+        # grad_scale, grad_clip, skip: a plain step scales nothing and skips nothing.
+        self._grad_ctl = Tensor(np.array([1.0, 1.0, 0.0], np.float32))
+        self._rng = Tensor(np.array([0, 0], np.int64))  # seed, index base
 
         groups = plan_kernel_groups(self, split_by_dtype=ms.get_context("device_target") == "Ascend")
         self._num_groups = len(groups)
@@ -174,6 +177,7 @@ class FusedAdamW(Optimizer):
         for k in range(self._num_groups):
             params = self._take(self._parameters, k)
             grads = self._take(gradients, k)
-            outs = outs + (self._group_ops[k](lrs[k], wds[k], self.global_step, self._hyper, *params, *grads,
+            outs = outs + (self._group_ops[k](lrs[k], wds[k], self.global_step, self._hyper, self._grad_ctl,
+                                              self._rng, *params, *grads,
                                               self.exp_avg_flat[k], self.exp_avg_sq_flat[k]),)
         return outs
