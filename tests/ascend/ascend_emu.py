@@ -67,10 +67,14 @@ def build(out_dir, dtype, kernel_dir=OP_KERNEL):
     return lib
 
 
+PAD_POISON = np.uint32(0x7FC0DEAD)  # a NaN payload in the state padding, which the kernel must not touch
+
+
 class Group:
     """One parameter group of one dtype in guarded buffers: params/grads of the
     given sizes (each its own allocation, as the tensors of a list are), flat
-    float32 states, the device scalars, and the poisoned `done` output that the
+    float32 states in the padded layout (fused_adamw._groups.state_offsets, the
+    optimizer's own), the device scalars, and the poisoned `done` output that the
     kernel must leave alone."""
 
     def __init__(self, rng, sizes, dtype, lr=1e-3, weight_decay=0.1, step=3, betas=(0.9, 0.999), eps=1e-8):
@@ -82,10 +86,18 @@ class Group:
             g.a[:] = reference.from_f64(0.1 * rng.standard_normal(n), dtype)
             self.p.append(p)
             self.g.append(g)
-        total = sum(self.sizes)
+        from fused_adamw._groups import state_offsets
+
+        self.offsets, total = state_offsets(self.sizes)
         self.m, self.v = Guarded(total, np.float32), Guarded(total, np.float32)
-        self.m.a[:] = 0.01 * rng.standard_normal(total)  # mid-training states: every term matters
-        self.v.a[:] = 1e-3 * rng.random(total)
+        self.pad = np.ones(total, bool)
+        for off, n in zip(self.offsets, self.sizes):
+            self.pad[off:off + n] = False
+        for s in (self.m, self.v):
+            s.a.view(np.uint32)[:] = PAD_POISON
+        # Mid-training states: every term matters.
+        self.m.a[~self.pad] = 0.01 * rng.standard_normal(sum(self.sizes))
+        self.v.a[~self.pad] = 1e-3 * rng.random(sum(self.sizes))
         self.lr = np.array([lr], np.float32)
         self.weight_decay = np.array([weight_decay], np.float32)
         self.step = np.array([step], np.int32)
@@ -94,6 +106,10 @@ class Group:
 
     def snapshot(self):
         return [p.a.copy() for p in self.p], [g.a.copy() for g in self.g], self.m.a.copy(), self.v.a.copy()
+
+    def compact(self, state):
+        """The tensors' slices of a padded state, concatenated (the model's layout)."""
+        return state[~self.pad]
 
     def run(self, lib, cores=CORES_910B, ub=UB_910B):
         """One emulated launch; returns the launch statistics (STATS) as a dict."""
@@ -117,9 +133,13 @@ class Group:
     def check_against_model(self, before):
         """Everything the launch wrote agrees with the float64 model; nothing else changed."""
         assert self.guards_intact(), "a write landed outside its tensor"
+        for s in (self.m, self.v):
+            assert (s.a.view(np.uint32)[self.pad] == PAD_POISON).all(), "a state pad element was written"
         assert np.isnan(self.done[0]), "the kernel wrote the `done` placeholder"
         for g, g0 in zip(self.g, before[1]):
             assert g.a.tobytes() == g0.tobytes(), "a gradient was written"
-        check_step([self.dtype] * len(self.sizes), before, ([p.a for p in self.p], self.m.a, self.v.a),
+        before = before[0], before[1], self.compact(before[2]), self.compact(before[3])
+        after = [p.a for p in self.p], self.compact(self.m.a), self.compact(self.v.a)
+        check_step([self.dtype] * len(self.sizes), before, after,
                    float(self.lr[0]), float(self.weight_decay[0]), int(self.step[0]),
                    [float(x) for x in self.hyper])

@@ -25,6 +25,9 @@ def step_and_check(lib, group, **kw):
     before = group.snapshot()
     stats = group.run(lib, **kw)
     group.check_against_model(before)
+    # Padded states + 64-element core ranges: no two cores write one 32-byte GM block
+    # (each tensor here starts on a 64-byte boundary, as device allocations do).
+    assert stats["gm_shared_blocks"] == 0
     return stats
 
 

@@ -37,6 +37,10 @@ MUTATIONS = [
      "if (len > static_cast<int64_t>(tileLen)) len = tileLen + 16;", "tile larger than its buffers"),
     ("schedule", "tile.padded = (tile.len + kFaPadElems - 1) / kFaPadElems * kFaPadElems;",
      "tile.padded = tile.len;", "tail not padded to 32-byte blocks"),
+    ("schedule", "c.flat = (c.flat + kFaStateAlignElems - 1) / kFaStateAlignElems * kFaStateAlignElems;",
+     "c.flat = c.flat + 0 * kFaStateAlignElems;", "padded layout: next slice not aligned"),
+    ("plan", "tensor_start = align_state(tensor_start + numels[tensor]);",
+     "tensor_start = tensor_start + numels[tensor];", "padded layout: core start in the wrong tensor"),
 ]
 
 

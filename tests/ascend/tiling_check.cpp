@@ -2,9 +2,10 @@
 // and the kernel's tile walk (kernels/ascend/op_kernel/adamw_schedule.h) without CANN.
 // Built and run by test_tiling.py; exits non-zero and prints the first failures.
 //
-// For every case: every element of the group is covered exactly once (core ranges
-// contiguous from 0 to total; tiles contiguous inside a core, inside one tensor,
-// at the right flat offset), every UB sub-buffer offset and size and every full-tile
+// For every case: every element of the group is covered exactly once and no pad
+// element of the padded state layout ever is (core ranges contiguous from 0 to
+// the state length; tiles inside one tensor at its state offset, in order, each
+// tensor's slice starting on a multiple of kFaStateAlignElems), every UB sub-buffer offset and size and every full-tile
 // copy length is a multiple of 32 bytes, tails are padded to whole 32-byte blocks,
 // the buffers (two per queue plus the calc buffer) fit the UB budget, and core
 // element counts differ by less than one tile.
@@ -41,12 +42,17 @@ void check_case(const std::vector<int64_t>& numels, uint32_t pb, uint32_t cores,
     FusedAdamwGroupTilingData td;
     const char* err = fa_make_tiling(numels.data(), static_cast<uint32_t>(numels.size()), pb, cores, ub, &td);
     CHECK(err == nullptr, "tiling error: %s", err ? err : "");
+    // The padded layout, recomputed here from its definition.
     int64_t total = 0;
-    std::vector<int64_t> prefix;
+    std::vector<int64_t> prefix;  // state offset of each tensor
     for (int64_t n : numels) {
-        prefix.push_back(total);
-        total += n;
+        prefix.push_back((total + 31) / 32 * 32);
+        total = prefix.back() + n;
     }
+    CHECK(fa_state_len(numels.data(), static_cast<uint32_t>(numels.size())) == total, "state length");
+    CHECK(kFaStateAlignElems == 32, "state alignment");
+    int64_t real = 0;  // elements the update touches
+    for (int64_t n : numels) real += n;
     const uint64_t L = td.tileLen;
     const char* ctx = pb == 4 ? "fp32" : "16-bit";
 
@@ -87,27 +93,32 @@ void check_case(const std::vector<int64_t>& numels, uint32_t pb, uint32_t cores,
         const uint32_t t = td.coreFirstTensor[c];
         CHECK(t < numels.size(), "core %u first tensor %u out of range", c, t);
         CHECK(prefix[t] + td.coreFirstOffset[c] == td.coreFlatStart[c], "core %u first tensor/offset wrong", c);
+        CHECK(td.coreFirstOffset[c] % kFaStateAlignElems == 0, "core %u starts mid-block in its tensor", c);
         CHECK(td.coreCount[c] == 0 || td.coreFirstOffset[c] < numels[t], "core %u starts past its tensor", c);
         next += td.coreCount[c];
         if (td.coreCount[c] < cmin) cmin = td.coreCount[c];
         if (td.coreCount[c] > cmax) cmax = td.coreCount[c];
     }
-    CHECK(next == total, "cores cover %lld of %lld elements", (long long)next, (long long)total);
+    CHECK(next == total, "cores cover %lld of %lld state elements", (long long)next, (long long)total);
     CHECK(cmax - cmin <= static_cast<int64_t>(L), "cores unbalanced: %lld..%lld, tile %llu", (long long)cmin,
           (long long)cmax, (unsigned long long)L);
 
     // Tile walk of every core, as the kernel does it.
     std::vector<uint8_t> seen(bitmap ? total : 0, 0);
     auto numel_of = [&](uint32_t k) { return numels[k]; };
+    int64_t covered = 0;
     for (uint32_t c = 0; c < td.usedCores; ++c) {
         FaTileCursor cur = FaCoreCursor(td, c);
         FaTile tile;
-        int64_t flat = td.coreFlatStart[c], walked = 0;
+        int64_t flat = td.coreFlatStart[c];
+        uint32_t prev_tensor = td.coreFirstTensor[c];
         while (FaNextTile(cur, numel_of, td.tileLen, tile)) {
             CHECK(tile.len >= 1 && tile.len <= L, "tile length %u", tile.len);
             CHECK(tile.tensor < numels.size() && tile.local >= 0 && tile.local + tile.len <= numels[tile.tensor],
                   "tile outside its tensor");
-            CHECK(tile.flat == flat && prefix[tile.tensor] + tile.local == tile.flat, "tile at wrong flat offset");
+            CHECK(prefix[tile.tensor] + tile.local == tile.flat, "tile at wrong state offset");
+            CHECK(tile.tensor == prev_tensor ? tile.flat == flat : (tile.tensor > prev_tensor && tile.local == 0),
+                  "tiles out of order or not contiguous");
             CHECK(tile.padded >= tile.len && tile.padded <= L && tile.padded % kFaPadElems == 0, "tail padding");
             CHECK(mult32(uint64_t(tile.padded) * pb) && mult32(uint64_t(tile.padded) * 4), "padded UB footprint");
             if (tile.len == L) CHECK(mult32(uint64_t(tile.len) * pb) && mult32(uint64_t(tile.len) * 4), "copy length");
@@ -116,14 +127,22 @@ void check_case(const std::vector<int64_t>& numels, uint32_t pb, uint32_t cores,
                     CHECK(seen[i] == 0, "element %lld covered twice", (long long)i);
                     seen[i] = 1;
                 }
-            flat += tile.len;
-            walked += tile.len;
+            CHECK(tile.flat >= td.coreFlatStart[c] && tile.flat + tile.len <= td.coreFlatStart[c] + td.coreCount[c],
+                  "tile outside its core's range");
+            flat = tile.flat + tile.len;
+            prev_tensor = tile.tensor;
+            covered += tile.len;
         }
-        CHECK(walked == td.coreCount[c], "core %u walked %lld of %lld", c, (long long)walked,
-              (long long)td.coreCount[c]);
     }
-    if (bitmap)
-        for (int64_t i = 0; i < total; ++i) CHECK(seen[i] == 1, "element %lld never covered", (long long)i);
+    CHECK(covered == real, "tiles cover %lld of %lld elements", (long long)covered, (long long)real);
+    if (bitmap) {
+        std::vector<uint8_t> slice(total, 0);  // 1 inside a tensor's slice, 0 on padding
+        for (size_t k = 0; k < numels.size(); ++k)
+            for (int64_t i = prefix[k]; i < prefix[k] + numels[k]; ++i) slice[i] = 1;
+        for (int64_t i = 0; i < total; ++i)
+            CHECK(seen[i] == slice[i], "element %lld %s", (long long)i,
+                  slice[i] ? "never covered" : "is padding but was covered");
+    }
 }
 
 void check_errors()

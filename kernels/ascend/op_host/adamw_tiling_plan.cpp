@@ -10,11 +10,20 @@ uint64_t in_bytes(uint32_t pb) { return 2ULL * pb + 8; }     // p, g (param dtyp
 uint64_t out_bytes(uint32_t pb) { return pb + 8ULL; }         // p (param dtype) + m, v (float32)
 uint64_t calc_bytes(uint32_t pb) { return pb == 4 ? 8 : 16; }  // t1, t2 (+ p32, g32 when casting)
 
+int64_t align_state(int64_t n) { return (n + kFaStateAlignElems - 1) / kFaStateAlignElems * kFaStateAlignElems; }
+
 }  // namespace
 
 extern "C" uint64_t fa_ub_bytes_per_elem(uint32_t param_bytes)
 {
     return 2 * in_bytes(param_bytes) + 2 * out_bytes(param_bytes) + calc_bytes(param_bytes);
+}
+
+extern "C" int64_t fa_state_len(const int64_t* numels, uint32_t num_tensors)
+{
+    int64_t end = 0;
+    for (uint32_t k = 0; k < num_tensors; ++k) end = align_state(end) + numels[k];
+    return end;
 }
 
 extern "C" const char* fa_make_tiling(const int64_t* numels, uint32_t num_tensors, uint32_t param_bytes,
@@ -23,11 +32,10 @@ extern "C" const char* fa_make_tiling(const int64_t* numels, uint32_t num_tensor
     if (param_bytes != 2 && param_bytes != 4) return "param_bytes must be 2 or 4";
     if (core_num == 0) return "core_num must be >= 1";
     if (num_tensors == 0) return "a group needs at least one tensor";
-    int64_t total = 0;
     for (uint32_t k = 0; k < num_tensors; ++k) {
         if (numels[k] < 0) return "negative tensor size";
-        total += numels[k];
     }
+    const int64_t total = fa_state_len(numels, num_tensors);  // the padded state space
     if (ub_bytes <= kFaUbReserveBytes) return "unified buffer too small";
 
     FusedAdamwGroupTilingData td;
@@ -62,10 +70,14 @@ extern "C" const char* fa_make_tiling(const int64_t* numels, uint32_t num_tensor
         td.calcBufBytes = 16 * L;
     }
 
-    // Core ranges: the flat space in units of kFaCoreAlignElems, dealt out so
-    // unit counts differ by at most one (element counts by < 2 units, less than
-    // a tile). Every core start is unit-aligned, so two cores never write the
-    // same 32-byte block of exp_avg/exp_avg_sq.
+    // Core ranges: the padded state space in units of kFaCoreAlignElems, dealt
+    // out so unit counts differ by at most one (element counts by < 2 units, less
+    // than a tile). Every core start is unit-aligned, so two cores never write the
+    // same 32-byte block of exp_avg/exp_avg_sq, and (the unit being a multiple of
+    // kFaStateAlignElems) never falls inside the pad between two slices: a core
+    // starts inside a tensor (or at its start) at an offset that is a multiple of
+    // 32 elements, so the parameter copies of two cores never share a 32-byte
+    // block either when the tensors themselves start on one.
     const int64_t A = kFaCoreAlignElems;
     const int64_t units = (total + A - 1) / A;
     int64_t used = core_num < kFaMaxCores ? core_num : kFaMaxCores;
@@ -75,8 +87,8 @@ extern "C" const char* fa_make_tiling(const int64_t* numels, uint32_t num_tensor
     const int64_t base = units / used;
     const int64_t extra = units % used;
 
-    uint32_t tensor = 0;     // tensor holding the current core's first element
-    int64_t tensor_start = 0;  // its first flat index
+    uint32_t tensor = 0;       // tensor holding the current core's first element
+    int64_t tensor_start = 0;  // its state offset
     for (int64_t c = 0; c < used; ++c) {
         const int64_t start_unit = c * base + (c < extra ? c : extra);
         const int64_t my_units = base + (c < extra ? 1 : 0);
@@ -87,7 +99,7 @@ extern "C" const char* fa_make_tiling(const int64_t* numels, uint32_t num_tensor
         // Starts only grow, so the tensor search continues where it stopped;
         // empty tensors and finished ones are skipped.
         while (tensor + 1 < num_tensors && start >= tensor_start + numels[tensor]) {
-            tensor_start += numels[tensor];
+            tensor_start = align_state(tensor_start + numels[tensor]);
             ++tensor;
         }
         td.coreFirstTensor[c] = tensor;

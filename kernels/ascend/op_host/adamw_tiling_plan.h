@@ -1,7 +1,7 @@
 // Host tiling of FusedAdamwGroup in plain C++ (no CANN header): the op_host
 // tiling function (fused_adamw_group.cpp) calls it with the platform's vector
 // core count and Unified Buffer size, and the tests (tests/ascend) call it with
-// g++ over sizes 1..1e10 and 1..48 cores. The kernel consumes its output as is.
+// g++ over sizes 1..1e10 and 1..48 cores, and run the kernel with it. The kernel consumes its output as is.
 #ifndef FUSED_ADAMW_GROUP_TILING_PLAN_H
 #define FUSED_ADAMW_GROUP_TILING_PLAN_H
 
@@ -21,6 +21,10 @@ extern "C" {
 // UB bytes one tile element costs with 16- or 32-bit params: two buffers of
 // each queue (double buffering) plus the single calc buffer.
 uint64_t fa_ub_bytes_per_elem(uint32_t param_bytes);
+
+// Elements of the group's flat exp_avg / exp_avg_sq in the padded layout
+// (docs/kernel-interface.md): the last tensor's state offset plus its size.
+int64_t fa_state_len(const int64_t* numels, uint32_t num_tensors);
 
 // Fills *out for a group whose tensors have numels[0..num_tensors). Returns
 // nullptr on success, otherwise a static message (nothing else is touched).

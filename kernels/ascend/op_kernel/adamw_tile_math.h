@@ -9,11 +9,8 @@
 // scalar division, so v / bc2 is v * (1 / bc2) (at most one float32 rounding apart).
 //
 // Written against the Ascend C names (Muls, Adds, Mul, Add, Sub, Div, Sqrt,
-// Cast, RoundMode, PipeBarrier<PIPE_V>) but templated on the tensor type: in
-// the kernel those resolve to AscendC's vector ops on LocalTensors; the CPU
-// model (tests/ascend/model) compiles this very file against element-wise
-// implementations on plain arrays. So the model runs the kernel's op sequence,
-// not a copy of it.
+// Cast, RoundMode, PipeBarrier<PIPE_V>) on LocalTensors; the tests run it inside
+// the kernel against the emulated Ascend C API (tests/ascend/emu).
 #ifndef FUSED_ADAMW_GROUP_TILE_MATH_H
 #define FUSED_ADAMW_GROUP_TILE_MATH_H
 

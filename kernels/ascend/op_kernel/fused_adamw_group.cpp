@@ -1,9 +1,9 @@
 // FusedAdamwGroup kernel for the Ascend 910B vector cores (AIV), Ascend C.
 //
-// NOT COMPILED OR RUN IN THIS PROJECT'S CI: CANN and an NPU are not available
-// there. What CI does check is the host tiling this kernel consumes, the tile
-// schedule (adamw_schedule.h) and the per-tile op sequence (adamw_tile_math.h),
-// by running those same headers on the CPU (tests/ascend). See docs/ascend.md.
+// NEVER COMPILED BY CANN OR RUN ON AN NPU: neither is available to this project.
+// CI compiles this source with g++ against a CPU emulation of the Ascend C API
+// (tests/ascend/emu) and runs it block by block against the float64 model and
+// the CPU kernel (tests/ascend/test_kernel_emulated.py). See docs/ascend.md.
 //
 // One launch updates a whole parameter group in place:
 //   inputs  lr, weight_decay (float32 [1]), step (int32 [1], already incremented),
@@ -13,7 +13,7 @@
 //   outputs var, exp_avg, exp_avg_sq (in-place references of the inputs of the
 //           same name) and done (float32 [1], a placeholder MindSpore needs; not written)
 //
-// SPMD: every core takes its contiguous range of the group's flat element space
+// SPMD: every core takes its contiguous range of the group's padded state space
 // from the tiling data and streams it through the Unified Buffer in tiles:
 // CopyIn (GM -> UB, DataCopyPad) -> Compute (vector ops, float32) -> CopyOut.
 // The in and out queues are two buffers deep, so the copy-in of tile i+1 and the

@@ -3,10 +3,13 @@
 // byte for byte into the launch's tiling buffer, and read by the kernel with
 // GET_TILING_DATA_WITH_STRUCT. The tests compile this same header with g++.
 //
-// The group's elements form one flat index space [0, total): tensor k occupies
-// [prefix_k, prefix_k + numel_k), which is also where its exp_avg/exp_avg_sq
-// live in the flat state buffers. Each vector core owns one contiguous range of
-// that space; the kernel walks it tile by tile (op_kernel/adamw_schedule.h).
+// The group's flat states are padded (docs/kernel-interface.md, "Flat state
+// layout"): tensor k's exp_avg/exp_avg_sq slice is [off_k, off_k + numel_k) with
+// off_0 = 0 and off_k = round_up(off_{k-1} + numel_{k-1}, kFaStateAlignElems);
+// the state length is off_last + numel_last. That index space (pad elements
+// included, never read or written) is what the vector cores share out: each core
+// owns one contiguous range of it and walks it tile by tile, skipping the pads
+// (op_kernel/adamw_schedule.h).
 #ifndef FUSED_ADAMW_GROUP_TILING_DATA_H
 #define FUSED_ADAMW_GROUP_TILING_DATA_H
 
@@ -16,6 +19,10 @@
 constexpr uint32_t kFaMaxCores = 64;
 // Core ranges start on multiples of this many elements (256 B of float32 state).
 constexpr uint32_t kFaCoreAlignElems = 64;
+// Each tensor's state slice starts on a multiple of this many elements: the
+// project-wide kStateAlignElems of kernels/common/adamw_math.h (the tests check
+// they agree). 128 B of float32 state, so every state copy starts on a 32-byte block.
+constexpr uint32_t kFaStateAlignElems = 32;
 // A tail tile is computed on its length rounded up to this many elements, so
 // every vector op and every UB footprint covers whole 32-byte blocks (16 x 2 B).
 constexpr uint32_t kFaPadElems = 16;
@@ -38,8 +45,8 @@ struct FusedAdamwGroupTilingData {
     uint32_t reserved;
 
     // Per core c < usedCores: its range starts in tensor coreFirstTensor[c] at
-    // element coreFirstOffset[c] of that tensor (flat index coreFlatStart[c])
-    // and spans coreCount[c] elements of the flat space.
+    // element coreFirstOffset[c] of that tensor (state index coreFlatStart[c])
+    // and spans coreCount[c] elements of the padded state space.
     uint32_t coreFirstTensor[kFaMaxCores];
     int64_t coreFirstOffset[kFaMaxCores];
     int64_t coreFlatStart[kFaMaxCores];

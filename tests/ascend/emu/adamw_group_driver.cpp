@@ -58,9 +58,8 @@ int fa_emu_adamw_group(uint32_t n, void** params, void** grads, const int64_t* n
     if (const char* e = fa_make_tiling(numels, n, sizeof(DTYPE_VAR), cores, ub_bytes, &td)) {
         return fa_emu::report(std::string("tiling: ") + e, err, err_len);
     }
-    int64_t total = 0;
-    for (uint32_t k = 0; k < n; ++k) total += numels[k];
-    if (state_len != total) return fa_emu::report("exp_avg/exp_avg_sq length differs from the tiling's", err, err_len);
+    if (state_len != fa_state_len(numels, n))  // what the op_host tiling function refuses
+        return fa_emu::report("exp_avg/exp_avg_sq must hold the padded state length", err, err_len);
 
     std::vector<uint64_t> varList = tensor_list(params, numels, n), gradList = tensor_list(grads, numels, n);
     std::vector<uint64_t> varRefList = varList;  // in place: the same tensors
