@@ -39,16 +39,18 @@ def tiling_checker(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def emu(tmp_path_factory):
-    """emu(dtype): the unchanged kernel compiled against the emulated Ascend C API
-    for that param dtype (ascend_emu.build), built once per session."""
+    """emu(dtype, grad_dtype=None, state_dtype="float32"): the kernel compiled
+    against the emulated Ascend C API for that dtype column (ascend_emu.build),
+    built once per session."""
     import ascend_emu
 
     out = tmp_path_factory.mktemp("ascend_emu")
     libs = {}
 
-    def get(dtype):
-        if dtype not in libs:
-            libs[dtype] = ascend_emu.build(out, dtype)
-        return libs[dtype]
+    def get(dtype, grad_dtype=None, state_dtype="float32"):
+        key = (dtype, grad_dtype or dtype, state_dtype)
+        if key not in libs:
+            libs[key] = ascend_emu.build(out, *key)
+        return libs[key]
 
     return get

@@ -73,12 +73,8 @@ KERNEL_MUTATIONS = [
     ("fused_adamw_group.cpp", "pipe_.InitBuffer(inQue_, kBufferNum, td->inBufBytes);",
      "pipe_.InitBuffer(inQue_, kBufferNum, td->inBufBytes * 2);", "exceed the 196608-byte Unified Buffer"),
     ("fused_adamw_group.cpp",  # copy-out of the padded tail
-     "        const DataCopyExtParams paramCopy{1, static_cast<uint32_t>(tile.len * sizeof(T)), 0, 0, 0};\n"
-     "        const DataCopyExtParams stateCopy{1, static_cast<uint32_t>(tile.len * sizeof(float)), 0, 0, 0};\n"
-     "        DataCopyPad(p,",
-     "        const DataCopyExtParams paramCopy{1, static_cast<uint32_t>(tile.padded * sizeof(T)), 0, 0, 0};\n"
-     "        const DataCopyExtParams stateCopy{1, static_cast<uint32_t>(tile.len * sizeof(float)), 0, 0, 0};\n"
-     "        DataCopyPad(p,", "outside every buffer of the launch"),
+     "        Store(p, buf, td_->outOff[kOutP], tile.len);",
+     "        Store(p, buf, td_->outOff[kOutP], tile.padded);", "outside every buffer of the launch"),
     ("adamw_tile_math.h", "    Sqrt(t1, t1, n);\n    PipeBarrier<PIPE_V>();\n", "    Sqrt(t1, t1, n);\n",
      "Adds reads UB bytes .* no PipeBarrier<PIPE_V> in between"),
 ]
@@ -94,6 +90,6 @@ def test_planted_misuse_in_the_real_kernel(tmp_path, rng, file, original, plante
     (kernel_dir / file).write_text(text.replace(original, planted))
     lib = ascend_emu.build(tmp_path, "float16", kernel_dir=kernel_dir)
     # One core, several tiles, a tail that is not a whole 32-byte block.
-    group = Group(rng, [3 * lib.fa_emu_tile_len(ascend_emu.UB_910B) + 5], "float16")
+    group = Group(rng, [3 * lib.fa_emu_tile_len(ascend_emu.UB_910B, 0) + 5], "float16")
     with pytest.raises(EmulationError, match=message):
         group.run(lib, cores=1)

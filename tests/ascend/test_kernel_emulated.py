@@ -17,8 +17,8 @@ from ascend_emu import CORES_910B, UB_910B, EmulationError, Group, reference
 DTYPES = reference.DTYPES
 
 
-def tile(lib, ub=UB_910B):
-    return lib.fa_emu_tile_len(ub)
+def tile(lib, ub=UB_910B, flags=0):
+    return lib.fa_emu_tile_len(ub, flags)
 
 
 def step_and_check(lib, group, **kw):
@@ -113,9 +113,9 @@ def cpu_step(group, before, betas, eps):
     from fused_adamw import _C
 
     params = [p.copy() for p in before[0]]
-    m, v = before[2].copy(), before[3].copy()
-    _C.adamw_step(params, [g.copy() for g in before[1]], m, v, float(group.lr[0]), float(group.weight_decay[0]),
-                  int(group.step[0]), betas[0], betas[1], eps)
+    m, v = before[2][0].copy(), before[2][1].copy()
+    _C.adamw_step(params, [g.copy() for g in before[1]], m, v, float(group.coeffs[0]), float(group.coeffs[1]),
+                  int(group.counters[0]), betas[0], betas[1], eps)
     return params, m, v
 
 
