@@ -119,7 +119,7 @@ def apply_floor(rows, floor):
         if r.get("status") == "ok" and r["impl"] != "floor":
             # A row that streams other bytes than AdamW (amsgrad, masters, bf16 states, the
             # whole step) is judged against the floor's bandwidth applied to its own bytes.
-            own = floor["ms"] * r["bytes_per_param"] / floor["bytes_per_param"]
+            own = floor["ms"] * (r["bytes_per_param"] / floor["bytes_per_param"])
             r["floor_ms"] = own
             r["x_floor"] = own / r["ms"]
             r["below_floor"] = r["ms"] < own
