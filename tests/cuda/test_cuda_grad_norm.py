@@ -2,8 +2,8 @@
 own source (kernels/cuda/grad_norm_kernel.cuh) and host plan (grad_norm_table.h)
 run through the CPU emulation. The sum of squares of the unscaled gradients
 must have the CPU kernel's bits (fused_adamw._C.grad_sumsq: fixed 16,384-element
-chunks, 16 float64 lanes each, chunk sums in chunk order) and agree with an
-exactly rounded float64 sum; the flag says whether any scaled gradient is NaN/Inf."""
+chunks, 16 float64 lanes each, chunk sums in chunk order) and agree with the
+model's exactly rounded sum (reference.grad_sumsq64); the flag says whether any scaled gradient is NaN/Inf."""
 import math
 
 import numpy as np
@@ -25,15 +25,6 @@ def random_grads(rng, sizes, dtypes):
     return [reference.from_f64(rng.standard_normal(n) * 10.0 ** rng.uniform(-3, 3), dt) for n, dt in zip(sizes, dtypes)]
 
 
-def exact_sumsq(grads, dtypes, scale):
-    """The float32-scaled gradients' squares summed exactly (math.fsum), rounded once."""
-    terms = []
-    for g, dt in zip(grads, dtypes):
-        u = (reference.to_f64(g, dt).astype(np.float32) * np.float32(scale)).astype(np.float64)
-        terms.append(u * u)
-    return math.fsum(np.concatenate(terms)) if terms else 0.0
-
-
 def check(emu, _C, grads, dtypes, scale=1.0, **kw):
     total, flag, launches = grad_norm(emu, grads, dtypes, scale, **kw)
     cpu_total, cpu_flag = _C.grad_sumsq(grads, scale)
@@ -41,7 +32,7 @@ def check(emu, _C, grads, dtypes, scale=1.0, **kw):
         f"sum of squares {total!r} differs from the CPU kernel's {cpu_total!r}"
     assert flag == (1.0 if cpu_flag else 0.0)
     if not cpu_flag:
-        exact = exact_sumsq(grads, dtypes, scale)
+        exact, _ = reference.grad_sumsq64([reference.to_f64(g, dt) for g, dt in zip(grads, dtypes)], scale)
         # Recursive summation of positive terms (each square is exact in float64): relative
         # error at most (additions on the longest path) * 2^-53, here a lane's 1,024, the 16
         # lanes and the chunk sums.
