@@ -16,6 +16,7 @@ import pytest
 from cpu_kernel import (HYPER, ISAS, Group, assert_guards_intact, bits_of, isa, random_group,  # noqa: F401
                         split, threads)
 from fused_adamw import _C
+from fused_adamw._groups import state_offsets
 from reference import (DTYPES, bf16_bits_to_f32, from_f64, grad_sumsq64, rel_err, scaled_grad,
                        sr_bits, sr_key, stochastic_round, to_f64)
 
@@ -98,6 +99,37 @@ def test_variants_are_thread_independent(option, dtype, rng):
     for other in results[1:]:
         for a, b in zip(results[0], other):
             same_bits(a, b)
+
+
+@pytest.mark.parametrize("option", ["stochastic", "amsgrad_master_bf16_states_maximize_clip",
+                                    "amsgrad_stochastic_bf16_states_unscale"])
+def test_mixed_dtype_group_equals_each_tensor_alone(isa, option, rng):
+    """The CPU kernel takes any mix of parameter and gradient dtypes in one call (the
+    optimizer's CPU groups do): each tensor gets the bits it gets alone, given its state
+    slice and, for stochastic rounding, its position (index_base + its offset)."""
+    group_opts, call_opts = OPTIONS[option]
+    sizes = small_and_odd_sizes(rng)[:40]
+    alone = [random_group(rng, [n], DTYPES[i % 3], "float32" if i % 2 else None, **group_opts)
+             for i, n in enumerate(sizes)]
+    starts, total = state_offsets(sizes)
+    flat = {}
+    for k in list(alone[0].states) + (["master"] if alone[0].master is not None else []):
+        pieces = [a.states[k] if k != "master" else a.master for a in alone]
+        flat[k] = np.zeros(total, pieces[0].dtype)
+        for s0, piece in zip(starts, pieces):
+            flat[k][s0:s0 + piece.size] = piece
+    params = [a.params[0].copy() for a in alone]
+    grads = [a.grads[0] for a in alone]
+    base = call_opts.get("index_base", 0)
+    h = HYPER
+    _C.adamw_step(params, grads, flat["exp_avg"], flat["exp_avg_sq"], h["lr"], h["weight_decay"], 3,
+                  h["beta1"], h["beta2"], h["eps"], max_exp_avg_sq=flat.get("max_exp_avg_sq"),
+                  master=flat.get("master"), **dict(call_opts, index_base=base))
+    for a, s0, p in zip(alone, starts, params):
+        a.step(3, **dict(call_opts, index_base=base + s0))
+        same_bits(p, a.params[0])
+        for k in flat:
+            same_bits(flat[k][s0:s0 + a.sizes[0]], a.states[k] if k != "master" else a.master)
 
 
 # ---------------------------------------------------------------- gradient factors
@@ -431,8 +463,9 @@ def test_norm_flags_overflow_of_the_unscale(isa):
 # ---------------------------------------------------------------- argument errors
 
 def test_direct_calls_reject_bad_arguments_before_writing(rng):
-    """TypeError for a NumPy scalar or None in place of a parameter or gradient, ValueError
-    for a gradient of another shape (same size) and for states of the wrong size; each
+    """TypeError for a NumPy scalar or None in place of a parameter or gradient and for a
+    wrong dtype; ValueError for a gradient of another shape (same size), states of the
+    wrong size, a strided or read-only parameter, masters with stochastic rounding. Each
     names the argument, and nothing is written (the first tensor stays unchanged too)."""
     group = random_group(rng, [6, 6], "float32", amsgrad=True, master=True)
     p, g = group.params, group.grads
@@ -440,6 +473,10 @@ def test_direct_calls_reject_bad_arguments_before_writing(rng):
     arrays = p + g + [m, v, x, group.master]
     snapshot = [a.copy() for a in arrays]
     args = (1e-3, 0.1, 1, 0.9, 0.999, 1e-8)
+    bf16 = np.zeros(6, np.uint16)  # a bfloat16 parameter: its gradient may not be float16
+    strided = np.zeros(12, np.float32)[::2]
+    read_only = p[1].copy()
+    read_only.flags.writeable = False
     cases = [
         (TypeError, "params[1]", lambda: _C.adamw_step([p[0], np.float32(1.0)], g, m, v, *args)),
         (TypeError, "params[0]", lambda: _C.adamw_step([None, p[1]], g, m, v, *args)),
@@ -451,6 +488,13 @@ def test_direct_calls_reject_bad_arguments_before_writing(rng):
         (ValueError, "exp_avg_sq", lambda: _C.adamw_step(p, g, m, np.zeros(m.size + 1, np.float32), *args)),
         (ValueError, "max_exp_avg_sq", lambda: _C.adamw_step(p, g, m, v, *args, max_exp_avg_sq=x[:5])),
         (ValueError, "master", lambda: _C.adamw_step(p, g, m, v, *args, master=group.master[1:])),
+        (TypeError, "grads[1]", lambda: _C.adamw_step([p[0], bf16], [g[0], bf16.view(np.float16)], m, v, *args)),
+        (ValueError, "params[1]", lambda: _C.adamw_step([p[0], strided], g, m, v, *args)),
+        (ValueError, "params[1]", lambda: _C.adamw_step([p[0], read_only], g, m, v, *args)),
+        (TypeError, "exp_avg", lambda: _C.adamw_step(p, g, m.astype(np.float16), v, *args)),
+        (TypeError, "exp_avg", lambda: _C.adamw_step(p, g, np.zeros(m.size, np.uint16), v, *args)),
+        (TypeError, "master", lambda: _C.adamw_step(p, g, m, v, *args, master=group.master.astype(np.float16))),
+        (ValueError, "master", lambda: _C.adamw_step(p, g, m, v, *args, master=group.master, stochastic=True)),
         (TypeError, "grads[0]", lambda: _C.grad_sumsq([None])),
         (TypeError, "grads[1]", lambda: _C.grad_sumsq([g[0], np.float64(2.0)])),
     ]
