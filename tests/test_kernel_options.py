@@ -51,8 +51,8 @@ def one_thread(threads):
 
 
 def small_and_odd_sizes(rng):
-    """Odd sizes around the vector widths, empty tensors, 200 small tensors and one
-    large enough that the group is split over threads."""
+    """Odd sizes around the vector widths, empty tensors, 200 small tensors and one of
+    40001 elements (about 50k in all)."""
     return [1, 7, 0, 17, 31, 33, 100, 1000, 4099] + list(rng.integers(1, 300, size=200)) + [0, 40001, 3]
 
 
@@ -214,7 +214,7 @@ def test_masters_follow_float32_run_bit_for_bit(isa, dtype, grad_dtype, amsgrad,
     twin = group.twin32()
     for p in group.params:
         bits_of(p)[:] = 0x7F81 if dtype == "bfloat16" else 0x7C01  # signalling NaNs
-    for t in (1, 2, 3, 4):
+    for t in (1, 2, 3):
         group.step(t)
         twin.step(t)
         same_bits(group.unpad(group.master), np.concatenate(twin.params))
@@ -247,7 +247,7 @@ def test_bf16_states_are_rne_of_the_float32_states(isa, dtype, grad_dtype, amsgr
     round to the bf16 ones."""
     group = random_group(rng, small_and_odd_sizes(rng), dtype, grad_dtype, amsgrad=amsgrad,
                          state_dtype="bfloat16")
-    for t in (1, 2, 3):
+    for t in (1, 2):
         twin = group.twin32()
         group.step(t)
         twin.step(t)
@@ -275,7 +275,7 @@ def test_stochastic_rounding_bits_are_the_references(isa, dtype, grad_dtype, ind
     float32-parameter run fed the same values) and fa_sr_bits(fa_sr_key(seed, t), index)
     — including index bases whose vectors cross a 2^32 boundary or lie above it."""
     group = random_group(rng, small_and_odd_sizes(rng), dtype, grad_dtype)
-    for t in (1, 2, 3):
+    for t in (1, 2):
         seed = int(rng.integers(2**63))
         twin = group.twin32()
         group.step(t, stochastic=True, seed=seed, index_base=index_base)
