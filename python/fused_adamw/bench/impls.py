@@ -74,8 +74,9 @@ def _numpy_group(pset, dtype):
         n = int(np.prod(shape))
         params.append(_as_dtype_np(_values(n, 0.02, i), dtype).reshape(shape))
         grads.append(_as_dtype_np(_values(n, 1e-3, i + 7), dtype).reshape(shape))
-    m = np.zeros(pset.numel, np.float32)
-    v = np.full(pset.numel, 1e-8, np.float32)
+    size = _C.state_size([int(np.prod(shape)) for _, shape in pset.shapes])  # padded flat layout
+    m = np.zeros(size, np.float32)
+    v = np.full(size, 1e-8, np.float32)
     return params, grads, m, v
 
 
