@@ -165,3 +165,14 @@ def test_python_dash_m_entry_point():
     proc = subprocess.run([sys.executable, "-m", "fused_adamw.bench", "--sets", "nonsense"],
                           capture_output=True, text=True, timeout=300)
     assert proc.returncode == 2 and "unknown set kind(s) ['nonsense']" in proc.stderr
+
+
+def test_a_row_with_other_traffic_is_judged_on_its_own_bytes():
+    """amsgrad (36 B/param) against a 28 B/param floor: the floor's bandwidth on 36 bytes."""
+    from fused_adamw.bench.runner import apply_floor
+    floor = {"impl": "floor", "status": "ok", "ms": 28.0, "bytes_per_param": 28}
+    rows = [{"impl": "fused_graph_amsgrad", "status": "ok", "ms": 40.0, "bytes_per_param": 36},
+            {"impl": "fused_graph", "status": "ok", "ms": 28.0, "bytes_per_param": 28}]
+    apply_floor(rows, floor)
+    assert rows[0]["floor_ms"] == pytest.approx(36.0) and rows[0]["x_floor"] == pytest.approx(0.9)
+    assert rows[1]["x_floor"] == pytest.approx(1.0) and not rows[1]["below_floor"]
