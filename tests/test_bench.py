@@ -148,14 +148,16 @@ def test_help_gives_every_option_its_default(capsys):
 
 def test_a_real_run_writes_one_consistent_table(tmp_path, capsys):
     out = tmp_path / "results"
-    assert cli.main(["--quick", "--sizes", "20K", "--sets", "single", "--dtypes", "float32", "--impls", "direct",
-                     "--no-plot", "--out-dir", str(out)]) == 0
+    assert cli.main(["--quick", "--sizes", "20K", "--sets", "single,small", "--dtypes", "float32",
+                     "--impls", "direct", "--no-plot", "--out-dir", str(out)]) == 0
     (path,) = out.glob("bench-*-quick.json")
     data = json.loads(path.read_text())
-    floor, direct = data["results"]
-    assert floor["impl"] == "floor" and direct["impl"] == "direct" and direct["status"] == "ok"
-    assert direct["x_floor"] == pytest.approx(floor["ms"] / direct["ms"])
-    assert direct["below_floor"] == (direct["ms"] < floor["ms"])
+    assert [(r["kind"], r["impl"]) for r in data["results"]] == [
+        ("single", "floor"), ("single", "direct"), ("small", "floor"), ("small", "direct")]
+    for floor, direct in (data["results"][:2], data["results"][2:]):
+        assert direct["status"] == "ok", direct.get("reason")
+        assert direct["x_floor"] == pytest.approx(floor["ms"] / direct["ms"])
+        assert direct["below_floor"] == (direct["ms"] < floor["ms"])
     assert data["meta"]["quick"] is True and "loadavg_end" in data["meta"]
 
 

@@ -137,7 +137,9 @@ def format_table(results):
               "speed moved",
               "  during the run (read the row as ~1.0x floor, not better).",
               "kernel x / FusedAdamW-G x: how many times faster the direct kernel / FusedAdamW GRAPH is than the row.",
-              "GB/s counts AdamW's own traffic (28 B/param fp32; 22 B/param bf16 params with fp32 states) for every row."]
+              "GB/s counts the row's own traffic: AdamW's 28 B/param fp32 or 22 B/param bf16 params with fp32 states,",
+              "  unless the row's label gives its own B/param; such a row's x floor is the floor's bandwidth applied to",
+              "  its bytes (the floor's ms scaled by its B/param over the table's)."]
     return "\n".join(lines)
 
 
@@ -218,7 +220,7 @@ def write_plot(path, results, meta):
         handles.append(Patch(color=color, label=label + ("" if xs else " (n/a everywhere)")))
     ax.set_yscale("log")
     ax.set_ylim(bottom, top)
-    ax.set_ylabel("GB/s of AdamW traffic (higher is better)")
+    ax.set_ylabel("GB/s of the step's own traffic (higher is better)")
     ax.set_xticks(range(len(bars)))
     ax.set_xticklabels([f"{s}\n{d}" for s, d in bars], fontsize=8)
     ax.set_title("AdamW step on CPU: effective bandwidth by implementation and parameter set\n" + plot_title(meta),
