@@ -45,10 +45,12 @@ from mindspore.context import ParallelMode
 from mindspore.ops import functional as F
 
 from ._custom_op import make_group_op
+from ._layout import state_name
+from ._state_view import _float32_numpy
 
 SHARD_ALIGN = 32  # elements: every shard starts on a 128-byte boundary of float32 state
 
-_PARAM_SHARD = "fused_adamw.param_shard"
+_PARAM_SHARD = "param_shard"  # kind of the parameter-slice buffers' names (_layout.state_name)
 
 
 def check_parallel_context(shard_states, prim_name):
@@ -127,7 +129,7 @@ class ShardedStep(nn.Cell):
     slices and constants), and every AllGather waits for all gradients and for the previous
     group's gather: all ranks issue the collectives in the same order."""
 
-    def __init__(self, parameters, groups, flags, seed, rank, size):
+    def __init__(self, parameters, groups, flags, seed, tag, rank, size):
         super().__init__(auto_prefix=False)
         self.rank, self.size = rank, size
         sizes = [p.size for p in parameters]
@@ -141,7 +143,7 @@ class ShardedStep(nn.Cell):
         self._param_pads = tuple(self._zeros(pieces, d) for pieces, d in zip(self._pieces, dtypes))
         self._grad_pads = tuple(self._zeros(pieces, mstype.float32) for pieces in self._pieces)
         self.param_shard = ParameterTuple(
-            Parameter(Tensor(np.zeros(s, np.float32)).astype(dtype), name=f"{_PARAM_SHARD}.{k}",
+            Parameter(Tensor(np.zeros(s, np.float32)).astype(dtype), name=state_name(tag, _PARAM_SHARD, k),
                       requires_grad=False)
             for k, (s, dtype) in enumerate(zip(self.shards, dtypes)))
         self._ops = tuple(make_group_op(1, flags=f) for f in flags)
@@ -200,7 +202,7 @@ def make_sharded_step(opt, groups, flags, shard_states):
                     f"kernels for the copies a sharded step makes of the parameters (TensorMove, "
                     f"Assign, StridedSlice, AllGather). Use float16 or float32 parameters there, "
                     f"or shard_states=False.")
-    return ShardedStep(opt.parameters, groups, flags, opt.options.seed, world_rank(), world_size())
+    return ShardedStep(opt.parameters, groups, flags, opt.options.seed, opt._state_tag, world_rank(), world_size())
 
 
 def use_sharded_views(opt):
@@ -260,11 +262,6 @@ def _flat_states(opt):
     return found
 
 
-def _float32(value):
-    tensor = value if isinstance(value, Tensor) else Tensor(np.asarray(value))
-    return tensor.astype(mstype.float32).asnumpy().reshape(-1)
-
-
 def _state(values, like):
     """A Parameter named and typed as the flat state `like` (bfloat16 states round-trip
     exactly through float32)."""
@@ -293,14 +290,14 @@ def merge_shards(rank_param_dicts, cell):
     dicts = list(rank_param_dicts)
     if not dicts:
         raise ValueError("For 'merge_shards', 'rank_param_dicts' is empty.")
-    out = {name: value for name, value in dicts[0].items() if not name.startswith(_PARAM_SHARD)}
+    out = {name: value for name, value in dicts[0].items() if f".{_PARAM_SHARD}." not in name}
     for opt in _fused_optimizers(cell):
         for flat, _, total in _flat_states(opt):
             name = flat.name
             missing = [r for r, d in enumerate(dicts) if name not in d]
             if missing:
                 raise ValueError(f"For 'merge_shards', state '{name}' is missing from rank {missing[0]}.")
-            parts = [_float32(d[name]) for d in dicts]
+            parts = [_float32_numpy(d[name]).reshape(-1) for d in dicts]
             if len({p.size for p in parts}) != 1:
                 raise ValueError(f"For 'merge_shards', the ranks' slices of '{name}' differ in size: "
                                  f"{[p.size for p in parts]}.")
@@ -335,7 +332,7 @@ def split_shards(param_dict, cell):
             name = flat.name
             if name not in param_dict:
                 raise ValueError(f"For 'split_shards', state '{name}' is missing.")
-            full = _float32(param_dict[name])
+            full = _float32_numpy(param_dict[name]).reshape(-1)
             if full.size != total:
                 raise ValueError(f"For 'split_shards', state '{name}' has {full.size} elements, "
                                  f"the optimizer's group has {total} (merge sharded sets first).")

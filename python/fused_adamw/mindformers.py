@@ -101,19 +101,29 @@ def is_adamw_replaced():
 
 
 class _RegisterAfterImport(importlib.abc.MetaPathFinder):
-    """Registers FusedAdamW right after MindFormers' optimizer module has been executed."""
+    """Registers FusedAdamW right after MindFormers' optimizer module has been executed.
+
+    It stays on ``sys.meta_path`` until that has happened: an import of MindFormers that fails
+    (a missing dependency, installed afterwards) is retried with the hook still in place."""
+
+    _looking = False  # set while we ask the other finders, who must not find us again
 
     def find_spec(self, fullname, path=None, target=None):
-        if fullname != _OPTIM_MODULE:
+        if fullname != _OPTIM_MODULE or self._looking:
             return None
-        sys.meta_path.remove(self)  # one-shot, and keeps the lookup below from finding us again
-        spec = importlib.util.find_spec(fullname)
+        self._looking = True
+        try:
+            spec = importlib.util.find_spec(fullname)
+        finally:
+            self._looking = False
         if spec is not None and spec.loader is not None and hasattr(spec.loader, "exec_module"):
             execute = spec.loader.exec_module
 
             def execute_then_register(module):
-                execute(module)
+                execute(module)  # raises if the import fails: then we stay for the next attempt
                 _register_fused_adamw()
+                if self in sys.meta_path:
+                    sys.meta_path.remove(self)
 
             spec.loader.exec_module = execute_then_register
         return spec

@@ -22,10 +22,13 @@ from ._groups import as_slice, locate_states, plan_kernel_groups
 from ._options import check_options, group_flags, is_16bit, state_device
 from ._sharding import check_parallel_context, make_sharded_step, use_sharded_views
 from ._state_view import FlatStateView
-from ._validation import (check_gradients, check_hyper_params, check_learning_rate_value,
-                          check_parameters)
+from . import _guard as guard
+from ._layout import layout_mismatch, layout_record, state_name, state_tag
+from ._validation import (check_gradients, check_params_argument, check_hyper_params,
+                          check_learning_rate_value, check_parameters)
 
 _FLOAT32_MAX = float(np.finfo(np.float32).max)
+_INT32_MAX = int(np.iinfo(np.int32).max)
 
 
 class FusedAdamW(Optimizer):
@@ -86,10 +89,7 @@ class FusedAdamW(Optimizer):
                                 stochastic_rounding, state_dtype, seed)
         check_hyper_params(betas, eps, weight_decay, self.cls_name)
         check_learning_rate_value(learning_rate, self.cls_name)
-        if isinstance(params, list):
-            for group in params:
-                if isinstance(group, dict) and "lr" in group:
-                    check_learning_rate_value(group["lr"], self.cls_name, "lr")
+        check_params_argument(params, self.cls_name)
         super().__init__(learning_rate, params, weight_decay=weight_decay)
         check_parameters(self.parameters, self.cls_name)
         self._follow_thread_setting()
@@ -122,25 +122,31 @@ class FusedAdamW(Optimizer):
         self._wd_errors = tuple(f"For 'FusedAdamW', the weight decay of parameter group {k} "
                                 f"(first parameter '{self.parameters[g.rep].name}') must be finite and "
                                 f">= 0." for k, g in enumerate(groups))
+        # Flat states and their layout record, named by this optimizer's parameters (_layout.py).
+        # The record is in a ParameterTuple, as the states are, so that MindSpore's renaming of a
+        # cell's parameters (prefixes) keeps its name rather than the attribute's.
+        tag = self._state_tag = state_tag(self.parameters)
+        self._layout_record = layout_record(self.parameters, groups)
+        self.state_layout = ParameterTuple((Parameter(Tensor(self._layout_record), requires_grad=False,
+                                                      name=state_name(tag, "layout", None)),))
+        self._put_first(self.state_layout[0])
         device = state_device(options)
         # ZeRO-1 hook (_sharding.py): None unless shard_states on more than one rank; then every
         # flat state holds this rank's slice (sizes) and _apply hands the step to it.
         self._sharded = make_sharded_step(self, groups, self._group_flags, shard_states)
         sizes = self._sharded.shards if self._sharded is not None else tuple(g.total for g in groups)
-        self.exp_avg_flat = ParameterTuple(self._zeros(sizes[k], f"fused_adamw.exp_avg.{k}", state_dtype, device)
-                                           for k in range(len(groups)))
-        self.exp_avg_sq_flat = ParameterTuple(self._zeros(sizes[k], f"fused_adamw.exp_avg_sq.{k}", state_dtype,
-                                                          device) for k in range(len(groups)))
-        self.max_exp_avg_sq_flat = ParameterTuple(
-            self._zeros(sizes[k], f"fused_adamw.max_exp_avg_sq.{k}", state_dtype, device)
-            for k in range(len(groups)) if options.amsgrad)
+        flat = lambda kind, k: self._zeros(sizes[k], state_name(tag, kind, k), state_dtype, device)
+        self.exp_avg_flat = ParameterTuple(flat("exp_avg", k) for k in range(len(groups)))
+        self.exp_avg_sq_flat = ParameterTuple(flat("exp_avg_sq", k) for k in range(len(groups)))
+        self.max_exp_avg_sq_flat = ParameterTuple(flat("max_exp_avg_sq", k) for k in range(len(groups))
+                                                  if options.amsgrad)
         # Masters exist for the groups that run the master variant; initialised from the parameters.
         self._master_index = []
         masters = []
         for k, g in enumerate(groups):
             if self._group_flags[k] & MASTER:
                 self._master_index.append(len(masters))
-                masters.append(self._master_from_params(k, g, f"fused_adamw.master.{k}", device))
+                masters.append(self._master_from_params(k, g, state_name(tag, "master", k), device))
             else:
                 self._master_index.append(-1)
         self._master_index = tuple(self._master_index)
@@ -159,6 +165,26 @@ class FusedAdamW(Optimizer):
         if self._sharded is not None:  # ZeRO-1 hook: a rank holds slices, not per-parameter states
             use_sharded_views(self)
         self._grad_specs = tuple((p.name, tuple(p.shape), p.dtype) for p in self.parameters)
+        guard.own(self, [(p, "parameter", None) for p in self.parameters]
+                  + [(f, "optimizer state", None) for f in self.exp_avg_flat + self.exp_avg_sq_flat
+                     + self.max_exp_avg_sq_flat + self.master_flat]
+                  + [(self.global_step, "global_step", None),
+                     (self.state_layout[0], "layout record", self._check_layout)])
+
+    def _put_first(self, param):
+        """MindSpore's loader writes a cell's Parameters in registration order: the layout record
+        goes first, so that a checkpoint of other flat states is refused (_check_layout) before
+        global_step, the learning rate or any state is written."""
+        entries = list(self._params.items())
+        self._params.clear()
+        self._params.update([e for e in entries if e[1] is param] + [e for e in entries if e[1] is not param])
+
+    def _check_layout(self, data):
+        """Refuses a layout record other than this optimizer's (a checkpoint of other flat states)."""
+        error = layout_mismatch(self._layout_record, data.asnumpy(), "the value loaded into "
+                                f"'{self.state_layout[0].name}'")
+        if error is not None:
+            raise error
 
     @staticmethod
     def _follow_thread_setting():
@@ -217,7 +243,8 @@ class FusedAdamW(Optimizer):
 
     def _checked(self, lrs, wds):
         """Raises ValueError naming the group if a learning rate or a dynamic weight decay is
-        NaN, inf or negative; returns lrs. A method of its own so that in GRAPH_MODE the
+        NaN, inf or negative, or if global_step cannot be incremented (int32: the kernel needs
+        a step >= 1 and would see a wrapped one); returns lrs. A method of its own so that in GRAPH_MODE the
         raise's control flow stays in this small subgraph: inlined into construct, the kernel
         calls after it would run as a control-flow continuation (1,000 tensors: 4.0-5.3 ms
         against 4.5-7.4 ms per step, measured side by side on a shared machine)."""
@@ -229,6 +256,11 @@ class FusedAdamW(Optimizer):
                 wd = wds[k]
                 if not ((wd >= 0.0) & (wd <= _FLOAT32_MAX)):
                     raise ValueError(self._wd_errors[k])
+        step = self.global_step.reshape(())
+        if not ((step >= 0) & (step < _INT32_MAX)):
+            raise ValueError(f"For 'FusedAdamW', global_step must be in [0, {_INT32_MAX - 1}] before a step "
+                             f"(it is int32 and the step increments it); set it with "
+                             f"optimizer.global_step.set_data(...).")
         return lrs
 
     def _states(self, k):
