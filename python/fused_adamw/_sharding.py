@@ -237,17 +237,13 @@ class ShardedStateView:
 
 
 # Checkpoints. Each rank saves its own file (`mindspore.save_checkpoint(train_net, ...)`):
-# the full parameters, global_step, and its slices of the flat states under the same names
-# as a single-process run (`fused_adamw.exp_avg.<k>`, `fused_adamw.exp_avg_sq.<k>`).
+# the full parameters, global_step, the layout record, and its slices of the flat states under
+# the same names as a single-process run (`fused_adamw.<tag>.exp_avg.<k>`, ...).
 
 def _fused_optimizers(cell):
-    from .optimizer import FusedAdamW  # optimizer.py imports this module
+    from .checkpoint import _optimizers  # checkpoint.py imports this module
 
-    found = {}
-    for _, sub in cell.cells_and_names():
-        if isinstance(sub, FusedAdamW):
-            found.setdefault(id(sub), sub)
-    return list(found.values())
+    return _optimizers(cell)
 
 
 def _flat_states(opt):
