@@ -79,10 +79,11 @@ def worker(args):
         step = OptStep(opt)
         opt_ms = _median_ms(lambda: [o.asnumpy() for o in step(grads)], args.warmup, args.repeat)
         sharded = opt._sharded
+        states = tuple(opt.exp_avg_flat) + tuple(opt.exp_avg_sq_flat)
         rows.append({
             "ranks": size, "rank": rank, "shard_states": shard,
             "params": int(sum(p.size for p in opt.parameters)),
-            "state_bytes": int(sum(f.size * 4 for f in opt.exp_avg_flat) + sum(f.size * 4 for f in opt.exp_avg_sq_flat)),
+            "state_bytes": int(sum(f.size * f.itemsize for f in states)),
             "shard_buffer_bytes": int(sum(b.size * b.itemsize for b in sharded.param_shard)) if sharded else 0,
             "train_ms": round(train_ms, 3), "opt_ms": round(opt_ms, 3)})
     with open(os.path.join(args.out_dir, f"ranks{size}.rank{rank}.json"), "w") as f:
