@@ -148,3 +148,37 @@ def test_bfloat16_parameters_refused_on_cpu(parallel_context, monkeypatch):
               Parameter(Tensor(np.ones(4, np.float32)).astype(ms.bfloat16), name="b")]
     with pytest.raises(ValueError, match="shard_states=True.*bfloat16 parameter 'b'"):
         FusedAdamW(params, shard_states=True)
+
+
+@pytest.mark.parametrize("rank", [0, 1, 2])
+def test_constructed_shard_of_a_three_rank_world(parallel_context, monkeypatch, rng, rank):
+    """A FusedAdamW built as rank `rank` of 3 (world faked, nothing communicates): its states
+    hold that rank's slice, its masters are that slice of the parameters, per-parameter views
+    and to_mindformers refuse, and split_shards cuts the same slice out of a full checkpoint."""
+    from fused_adamw import _sharding
+    from fused_adamw.checkpoint import to_mindformers
+
+    monkeypatch.setattr(_sharding, "world_size", lambda: 3)
+    monkeypatch.setattr(_sharding, "world_rank", lambda: rank)
+    ms.set_auto_parallel_context(parallel_mode=ParallelMode.DATA_PARALLEL)
+    values = [rng.standard_normal(n).astype(np.float32) for n in (70, 5, 33)]
+    params = [Parameter(Tensor(v).astype(ms.float16), name=f"p{i}") for i, v in enumerate(values)]
+    opt = FusedAdamW(params, master_weights=True, shard_states=True)
+    padded = np.zeros(3 * 64, np.float32)  # offsets 0, 96, 128 (multiples of 32); total 161
+    for v, offset in zip(values, (0, 96, 128)):
+        padded[offset:offset + v.size] = v.astype(np.float16).astype(np.float32)
+    mine = slice(rank * 64, (rank + 1) * 64)
+    assert [f.size for f in opt.exp_avg_flat] == [64]
+    np.testing.assert_array_equal(opt.master_flat[0].asnumpy(), padded[mine])
+    with pytest.raises(RuntimeError, match="merge_shards"):
+        opt.exp_avg[0]
+    with pytest.raises(RuntimeError, match="merge_shards"):
+        to_mindformers(opt)
+    full = {f.name: Parameter(Tensor(rng.standard_normal(161).astype(np.float32)), name=f.name)
+            for f in tuple(opt.exp_avg_flat) + tuple(opt.exp_avg_sq_flat)}
+    full[opt.master_flat[0].name] = Parameter(Tensor(padded[:161]), name=opt.master_flat[0].name)
+    split = split_shards(full, opt)
+    for name, value in full.items():
+        expected = np.zeros(3 * 64, np.float32)
+        expected[:161] = value.asnumpy()
+        np.testing.assert_array_equal(split[name].asnumpy(), expected[mine])
