@@ -36,16 +36,16 @@ def test_mindspore_finds_our_header_name():
 
 def test_reg_info_matches_aclnn_prototype(fake_vendor):
     api_types = CustomInfoGenerator(_ascend.ACLNN_NAME).get_aclnn_api_types()
-    assert api_types == ["aclTensor*"] * 4 + ["aclTensorList*"] * 2 + ["aclTensor*"] * 3 + [
+    assert api_types == ["aclTensor*"] * 2 + ["aclTensorList*"] * 3 + ["aclTensor*"] * 2 + [
         "uint64_t*", "aclOpExecutor**"]
     reg = _ascend.group_reg_info()
     # MindSpore's own count check and callback generation accept it...
     code = CustomCodeGenerator().generate_callback_by_types(_ascend.ACLNN_NAME, reg, api_types)
-    assert "aclTensorList* input4" in code and "aclTensorList* input5" in code and "output0" in code
+    assert all(f"aclTensorList* input{i}" in code for i in (2, 3, 4)) and "output0" in code
     # ...and would reject reg info that lists the in-place references as outputs
     # (what MindSpore derives from the ops-info JSON when no reg info is given).
     with_refs = dict(reg, outputs=[{"index": i, "name": n, "paramType": p} for i, (n, p) in enumerate(
-        [("var", "dynamic"), ("exp_avg", "required"), ("exp_avg_sq", "required"), ("done", "required")])])
+        [("var", "dynamic"), ("states", "dynamic"), ("master", "required"), ("done", "required")])])
     with pytest.raises(RuntimeError, match="not equal to aclnn api input size"):
         CustomCodeGenerator().generate_callback_by_types(_ascend.ACLNN_NAME, with_refs, api_types)
 
@@ -53,20 +53,37 @@ def test_reg_info_matches_aclnn_prototype(fake_vendor):
 def test_reg_info_dtypes():
     reg = _ascend.group_reg_info()
     assert [i["name"] for i in reg["inputs"]] == list(_ascend.INPUT_NAMES)
-    assert [i["paramType"] for i in reg["inputs"]] == ["required"] * 4 + ["dynamic"] * 2 + ["required"] * 2
-    assert [row[4][0] for row in reg["dtype_format"]] == ["float32", "float16", "bfloat16"]
+    assert [i["paramType"] for i in reg["inputs"]] == ["required"] * 2 + ["dynamic"] * 3 + ["required"]
+    assert [tuple(row[i][0] for i in (2, 3, 4)) for row in reg["dtype_format"]] == list(_ascend.DTYPE_COLUMNS)
     for row in reg["dtype_format"]:
-        assert row[2][0] == "int32" and row[4] == row[5] and all(row[i][0] == "float32" for i in (0, 1, 3, 6, 7, 8))
+        assert row[1][0] == "int64" and all(row[i][0] == "float32" for i in (0, 5, 6))
     # MindSpore's PyNative custom aclnn path takes at most 12 arguments.
     assert len(reg["inputs"]) + len(reg["outputs"]) <= 12
 
 
+def test_reg_info_columns_match_the_opdef():
+    """The OpDef's dtype columns (op_host, C++) and the reg info's are the same list."""
+    import re
+
+    src = (Path(__file__).resolve().parents[2] / "kernels" / "ascend" / "op_host" / "fused_adamw_group.cpp").read_text()
+    body = src[src.index("columns = {"):src.index("};", src.index("columns = {"))]
+    name = {"DT_FLOAT": "float32", "DT_FLOAT16": "float16", "DT_BF16": "bfloat16"}
+    cols = [tuple(name[t] for t in re.findall(r"DT_\w+", c)) for c in re.findall(r"\{(DT_[^}]*)\}", body)]
+    assert cols == list(_ascend.DTYPE_COLUMNS)
+
+
 def test_pack_group_inputs():
-    args = ["lr", "wd", "step", "hyper", "p0", "p1", "p2", "g0", "g1", "g2", "m", "v"]
-    assert _ascend.pack_group_inputs(3, args) == (
-        "lr", "wd", "step", "hyper", ("p0", "p1", "p2"), ("g0", "g1", "g2"), "m", "v")
+    head = ["lr", "wd", "step", "hyper", "ctl", "rng"]
+    args = head + ["p0", "p1", "p2", "g0", "g1", "g2", "m", "v"]
+    assert _ascend.pack_group_inputs(3, 0, args) == (
+        tuple(head), ("p0", "p1", "p2"), ("g0", "g1", "g2"), ("m", "v"), None)
+    full = args + ["vmax", "master"]
+    assert _ascend.pack_group_inputs(3, _ascend.AMSGRAD | _ascend.MASTER, full) == (
+        tuple(head), ("p0", "p1", "p2"), ("g0", "g1", "g2"), ("m", "v", "vmax"), "master")
     with pytest.raises(TypeError):
-        _ascend.pack_group_inputs(2, args)
+        _ascend.pack_group_inputs(2, 0, args)
+    with pytest.raises(TypeError):
+        _ascend.pack_group_inputs(3, _ascend.AMSGRAD, args)
 
 
 def test_package_lookup(fake_vendor, monkeypatch):
