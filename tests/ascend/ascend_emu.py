@@ -70,6 +70,8 @@ def build(out_dir, dtype, grad_dtype=None, state_dtype="float32", kernel_dir=OP_
     lib.fa_emu_tile_len.restype = ctypes.c_uint32
     lib.fa_emu_tile_len.argtypes = [ctypes.c_uint32, ctypes.c_uint32]
     lib.fa_emu_state_align.restype = ctypes.c_uint32
+    lib.fa_emu_sr_mismatches.restype = ctypes.c_uint32
+    lib.fa_emu_sr_mismatches.argtypes = [ctypes.c_uint64, ctypes.c_uint32]
     assert lib.fa_emu_param_bytes() == np.dtype(NP_STORAGE[dtype]).itemsize
     return lib
 
@@ -183,7 +185,7 @@ class Group:
             assert (bits == pad).all(), "a state pad element was written"
         for g, g0 in zip(self.g, before[1]):
             assert g.a.tobytes() == g0.tobytes(), "a gradient was written"
-        plain = (self.flags & (AMSGRAD | MASTER)) == 0 and self.state_dtype == "float32" and \
+        plain = (self.flags & (AMSGRAD | MASTER | STOCHASTIC)) == 0 and self.state_dtype == "float32" and \
             self.grad_dtype == self.dtype and self.coeffs[5] == 1 and self.coeffs[6] == 1
         if plain:  # the default update: the suite's shared step checker (as the CUDA emulation)
             lr, wd, b1, b2, eps = (float(x) for x in self.coeffs[:5])

@@ -1,14 +1,15 @@
 """The Ascend kernel's variants (docs/kernel-interface.md), run through the emulated
 Ascend C API like test_kernel_emulated.py: the gradient factors (grad_scale,
 grad_clip) and the skip flag, amsgrad, bfloat16 states, fp32 master weights and
-float32 gradients for 16-bit params, alone and combined, for every param dtype:
+float32 gradients for 16-bit params, alone and combined, for every param dtype,
+and stochastic rounding of bfloat16 params:
 against the float64 model (variant_check.py) and bit for bit against the CPU
 kernel's same variant where the operation order is the same (bias corrections
 that are powers of two: see test_kernel_emulated.py)."""
 import numpy as np
 import pytest
 
-from ascend_emu import AMSGRAD, MASTER, Group, reference
+from ascend_emu import AMSGRAD, MASTER, STOCHASTIC, Group, reference
 
 # (param dtype, grad dtype, state dtype, flags)
 COLUMNS = []
@@ -93,3 +94,47 @@ def test_float32_params_ignore_the_master(emu, rng):
     run_and_check(emu("float32"), group)
     assert np.isnan(group.master.a[~group.pad]).all()
     assert master_before[group.pad].tobytes() == group.master.a[group.pad].tobytes()
+
+
+# ---- stochastic rounding (bfloat16 params; float16 is not implemented on Ascend) ----
+SR_COLUMNS = [("bfloat16", "bfloat16", "float32", 0), ("bfloat16", "float32", "bfloat16", AMSGRAD),
+              ("bfloat16", "bfloat16", "bfloat16", 0)]
+
+
+def test_random_bits_match_the_cpp_kernels(emu, rng):
+    """The kernel's scalar key and hash (adamw_stochastic.h) against kernels/common/rounding.h."""
+    assert emu("bfloat16").fa_emu_sr_mismatches(int(rng.integers(0, 2**63)), 200000) == 0
+
+
+@pytest.mark.parametrize("column", SR_COLUMNS, ids=ids)
+def test_stochastic_rounding_bitwise_against_cpu_kernel(emu, rng, column):
+    """Same random bits for the same (seed, step, index), same rounding: bit-identical
+    params, including a shard's index base beyond 2^32."""
+    from fused_adamw import _C
+
+    dtype, gdt, sdt, flags = column
+    seed, index_base = int(rng.integers(0, 2**63)), int(rng.choice([0, 12345 * 64, 2**33 + 4096]))
+    betas = (0.875, 0.75)
+    group = Group(rng, SIZES, dtype, gdt, sdt, flags | STOCHASTIC, step=1, betas=betas, lr=1e-2, seed=seed,
+                  index_base=index_base)
+    before = run_and_check(emu(dtype, gdt, sdt), group, cores=5)
+    params, states = [p.copy() for p in before[0]], [s.copy() for s in before[2]]
+    _C.adamw_step(params, [g.copy() for g in before[1]], states[0], states[1], 1e-2, 0.1, 1, betas[0], betas[1],
+                  1e-8, max_exp_avg_sq=states[2] if flags & AMSGRAD else None, stochastic=True, seed=seed,
+                  index_base=index_base)
+    for got, want in zip([p.a for p in group.p] + [s.a for s in group.states], params + states):
+        np.testing.assert_array_equal(got.view(np.uint8), want.view(np.uint8))
+    # ...and it is not round-to-nearest: the same step with RNE differs in many elements.
+    rne = [p.copy() for p in before[0]]
+    _C.adamw_step(rne, [g.copy() for g in before[1]], before[2][0].copy(), before[2][1].copy(), 1e-2, 0.1, 1,
+                  betas[0], betas[1], 1e-8, max_exp_avg_sq=before[2][2].copy() if flags & AMSGRAD else None)
+    differ = sum(int((a.a != b).sum()) for a, b in zip(group.p, rne))
+    assert differ > 0.1 * sum(SIZES)
+
+
+@pytest.mark.parametrize("column", SR_COLUMNS, ids=ids)
+def test_stochastic_rounding_matches_model(emu, rng, column):
+    dtype, gdt, sdt, flags = column
+    group = Group(rng, SIZES, dtype, gdt, sdt, flags | STOCHASTIC, step=int(rng.integers(1, 5000)),
+                  seed=int(rng.integers(0, 2**63)))
+    run_and_check(emu(dtype, gdt, sdt), group, cores=7)

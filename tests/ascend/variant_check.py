@@ -11,12 +11,12 @@ reference.adamw_step64, which this extends with the options). Criteria as in
 tests/cuda/step_check.py: NaN/Inf where the model has them; float32 results within
 1e-6 of the size of the operands they are rounded against (element-wise); values
 stored in 16 bits (params, bfloat16 states) within one rounding
-(reference.rounding_excess); with a master, the param is exactly the RNE copy of the
+(reference.rounding_excess), or a whole ulp with stochastic rounding; with a master, the param is exactly the RNE copy of the
 new master."""
 import numpy as np
 
 import reference
-from ascend_emu import AMSGRAD, MASTER
+from ascend_emu import AMSGRAD, MASTER, STOCHASTIC
 
 
 def model(p, g, m, v, vmax, lr, wd, step, b1, b2, eps, scale, clip, amsgrad):
@@ -39,14 +39,15 @@ def _specials(out, ref, what):
     return np.isfinite(ref)
 
 
-def _close(out64, stored, ref, scale, dtype, what):
+def _close(out64, stored, ref, scale, dtype, what, roundings=1.0):
     ok = _specials(out64, ref, what)
     if dtype == "float32":
         bad = np.abs(out64[ok] - ref[ok]) > 1e-6 * scale[ok] + 1e-30
         assert not bad.any(), f"{what}: {bad.sum()} elements off, first at {np.argmax(bad)}"
     else:
         excess = reference.rounding_excess(stored[ok], ref[ok], scale[ok], dtype)
-        assert excess.size == 0 or excess.max() <= 1.0, f"{what}: {int((excess > 1).sum())} elements beyond one rounding"
+        assert excess.size == 0 or excess.max() <= roundings, \
+            f"{what}: {int((excess > roundings).sum())} elements beyond {roundings} roundings"
 
 
 def check_variant(group, before):
@@ -87,4 +88,7 @@ def check_variant(group, before):
                 assert np.array_equal(out_p, reference.from_f64(new_master, group.dtype)), \
                     f"param of {what} is not the RNE copy of its master"
             else:
-                _close(reference.to_f64(out_p, group.dtype), out_p, rp, p_scale, group.dtype, "param of " + what)
+                # Stochastic rounding lands on either neighbour: up to a whole ulp (two half-ulp roundings).
+                sr = bool(group.flags & STOCHASTIC) and group.dtype == "bfloat16"
+                _close(reference.to_f64(out_p, group.dtype), out_p, rp, p_scale, group.dtype, "param of " + what,
+                       roundings=2.0 if sr else 1.0)

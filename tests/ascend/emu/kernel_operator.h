@@ -597,49 +597,113 @@ T* ptr(const LocalTensor<T>& t) { return reinterpret_cast<T*>(fa_emu::core().ub.
 
 }  // namespace detail
 
-#define FA_EMU_BINARY(NAME, EXPR)                                                                              \
+namespace detail {
+
+// Element arithmetic: float32 (one IEEE rounding), or 32-bit integers modulo 2^32.
+template <typename T>
+constexpr bool kInt32 = std::is_same<T, int32_t>::value || std::is_same<T, uint32_t>::value;
+template <typename T>
+T add(T x, T y) { if constexpr (kInt32<T>) return T(uint32_t(x) + uint32_t(y)); else return x + y; }
+template <typename T>
+T sub(T x, T y) { if constexpr (kInt32<T>) return T(uint32_t(x) - uint32_t(y)); else return x - y; }
+template <typename T>
+T mul(T x, T y) { if constexpr (kInt32<T>) return T(uint32_t(x) * uint32_t(y)); else return x * y; }
+
+}  // namespace detail
+
+// ARITH: float32, int32_t, uint32_t; FLOAT: float32 only.
+#define FA_EMU_TYPES_ARITH(NAME) \
+    static_assert(std::is_same<T, float>::value || detail::kInt32<T>, #NAME ": float32 or 32-bit integers");
+#define FA_EMU_TYPES_FLOAT(NAME) static_assert(std::is_same<T, float>::value, #NAME ": float32 only");
+#define FA_EMU_BINARY(NAME, TYPES, EXPR)                                                                       \
     template <typename T>                                                                                      \
     __aicore__ inline void NAME(const LocalTensor<T>& dst, const LocalTensor<T>& a, const LocalTensor<T>& b,   \
                                 int32_t count)                                                                 \
     {                                                                                                          \
-        static_assert(std::is_same<T, float>::value, #NAME ": the emulator implements float32 only");          \
+        TYPES(NAME)                                                                                            \
         detail::vector_access(#NAME, count, dst, a, b);                                                        \
         T *d = detail::ptr(dst), *x = detail::ptr(a), *y = detail::ptr(b);                                     \
         for (int32_t i = 0; i < count; ++i) d[i] = (EXPR);                                                     \
     }
-#define FA_EMU_SCALAR(NAME, EXPR)                                                                              \
+#define FA_EMU_SCALAR(NAME, TYPES, EXPR)                                                                       \
     template <typename T>                                                                                      \
     __aicore__ inline void NAME(const LocalTensor<T>& dst, const LocalTensor<T>& a, const T& k, int32_t count) \
     {                                                                                                          \
-        static_assert(std::is_same<T, float>::value, #NAME ": the emulator implements float32 only");          \
+        TYPES(NAME)                                                                                            \
         detail::vector_access(#NAME, count, dst, a);                                                           \
         T *d = detail::ptr(dst), *x = detail::ptr(a);                                                          \
         for (int32_t i = 0; i < count; ++i) d[i] = (EXPR);                                                     \
     }
-#define FA_EMU_UNARY(NAME, EXPR)                                                                               \
+#define FA_EMU_UNARY(NAME, TYPES, EXPR)                                                                        \
     template <typename T>                                                                                      \
     __aicore__ inline void NAME(const LocalTensor<T>& dst, const LocalTensor<T>& a, int32_t count)             \
     {                                                                                                          \
-        static_assert(std::is_same<T, float>::value, #NAME ": the emulator implements float32 only");          \
+        TYPES(NAME)                                                                                            \
         detail::vector_access(#NAME, count, dst, a);                                                           \
         T *d = detail::ptr(dst), *x = detail::ptr(a);                                                          \
         for (int32_t i = 0; i < count; ++i) d[i] = (EXPR);                                                     \
     }
-FA_EMU_BINARY(Add, x[i] + y[i])
-FA_EMU_BINARY(Sub, x[i] - y[i])
-FA_EMU_BINARY(Mul, x[i] * y[i])
-FA_EMU_BINARY(Div, x[i] / y[i])
-FA_EMU_BINARY(Max, std::isnan(x[i]) || std::isnan(y[i]) ? NAN : (x[i] > y[i] ? x[i] : y[i]))
-FA_EMU_BINARY(Min, std::isnan(x[i]) || std::isnan(y[i]) ? NAN : (x[i] < y[i] ? x[i] : y[i]))
-FA_EMU_SCALAR(Muls, x[i] * k)
-FA_EMU_SCALAR(Adds, x[i] + k)
-FA_EMU_SCALAR(Maxs, std::isnan(x[i]) ? NAN : (x[i] > k ? x[i] : k))
-FA_EMU_SCALAR(Mins, std::isnan(x[i]) ? NAN : (x[i] < k ? x[i] : k))
-FA_EMU_UNARY(Sqrt, std::sqrt(x[i]))
-FA_EMU_UNARY(Abs, std::fabs(x[i]))
+FA_EMU_BINARY(Add, FA_EMU_TYPES_ARITH, detail::add(x[i], y[i]))
+FA_EMU_BINARY(Sub, FA_EMU_TYPES_ARITH, detail::sub(x[i], y[i]))
+FA_EMU_BINARY(Mul, FA_EMU_TYPES_ARITH, detail::mul(x[i], y[i]))
+FA_EMU_BINARY(Div, FA_EMU_TYPES_FLOAT, x[i] / y[i])
+FA_EMU_BINARY(Max, FA_EMU_TYPES_FLOAT, std::isnan(x[i]) || std::isnan(y[i]) ? NAN : (x[i] > y[i] ? x[i] : y[i]))
+FA_EMU_BINARY(Min, FA_EMU_TYPES_FLOAT, std::isnan(x[i]) || std::isnan(y[i]) ? NAN : (x[i] < y[i] ? x[i] : y[i]))
+FA_EMU_SCALAR(Muls, FA_EMU_TYPES_ARITH, detail::mul(x[i], k))
+FA_EMU_SCALAR(Adds, FA_EMU_TYPES_ARITH, detail::add(x[i], k))
+FA_EMU_SCALAR(Maxs, FA_EMU_TYPES_FLOAT, std::isnan(x[i]) ? NAN : (x[i] > k ? x[i] : k))
+FA_EMU_SCALAR(Mins, FA_EMU_TYPES_FLOAT, std::isnan(x[i]) ? NAN : (x[i] < k ? x[i] : k))
+FA_EMU_UNARY(Sqrt, FA_EMU_TYPES_FLOAT, std::sqrt(x[i]))
+FA_EMU_UNARY(Abs, FA_EMU_TYPES_FLOAT, std::fabs(x[i]))
 #undef FA_EMU_BINARY
 #undef FA_EMU_SCALAR
 #undef FA_EMU_UNARY
+
+// Bitwise And / Or: 16-bit integer lanes (wider data is processed through a
+// ReinterpretCast to uint16_t with twice the count).
+#define FA_EMU_BITWISE(NAME, OP)                                                                               \
+    template <typename T>                                                                                      \
+    __aicore__ inline void NAME(const LocalTensor<T>& dst, const LocalTensor<T>& a, const LocalTensor<T>& b,   \
+                                int32_t count)                                                                 \
+    {                                                                                                          \
+        static_assert(std::is_same<T, uint16_t>::value || std::is_same<T, int16_t>::value,                     \
+                      #NAME ": 16-bit integer lanes only");                                                    \
+        detail::vector_access(#NAME, count, dst, a, b);                                                        \
+        T *d = detail::ptr(dst), *x = detail::ptr(a), *y = detail::ptr(b);                                     \
+        for (int32_t i = 0; i < count; ++i) d[i] = static_cast<T>(x[i] OP y[i]);                               \
+    }
+FA_EMU_BITWISE(And, &)
+FA_EMU_BITWISE(Or, |)
+#undef FA_EMU_BITWISE
+
+// Shifts by a scalar: logical for unsigned lanes, arithmetic for signed ones.
+template <typename T>
+__aicore__ inline void ShiftRight(const LocalTensor<T>& dst, const LocalTensor<T>& a, const T& k, int32_t count)
+{
+    static_assert(std::is_integral<T>::value && (sizeof(T) == 2 || sizeof(T) == 4), "ShiftRight: 16/32-bit integers");
+    detail::vector_access("ShiftRight", count, dst, a);
+    T *d = detail::ptr(dst), *x = detail::ptr(a);
+    for (int32_t i = 0; i < count; ++i) d[i] = static_cast<T>(x[i] >> k);
+}
+template <typename T>
+__aicore__ inline void ShiftLeft(const LocalTensor<T>& dst, const LocalTensor<T>& a, const T& k, int32_t count)
+{
+    static_assert(std::is_integral<T>::value && (sizeof(T) == 2 || sizeof(T) == 4), "ShiftLeft: 16/32-bit integers");
+    detail::vector_access("ShiftLeft", count, dst, a);
+    T *d = detail::ptr(dst), *x = detail::ptr(a);
+    using U = typename std::make_unsigned<T>::type;
+    for (int32_t i = 0; i < count; ++i) d[i] = static_cast<T>(static_cast<U>(x[i]) << k);
+}
+
+// dst[i] = first + i (int32).
+template <typename T>
+__aicore__ inline void CreateVecIndex(const LocalTensor<T>& dst, const T& first, int32_t count)
+{
+    static_assert(std::is_same<T, int32_t>::value, "CreateVecIndex: the emulator implements int32_t");
+    detail::vector_access<T>("CreateVecIndex", count, dst);
+    T* d = detail::ptr(dst);
+    for (int32_t i = 0; i < count; ++i) d[i] = detail::add(first, static_cast<T>(i));
+}
 
 // Duplicate: fill with a scalar.
 template <typename T>
