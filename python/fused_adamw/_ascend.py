@@ -173,9 +173,6 @@ def make_ascend_group_op(num_tensors, flags=0):
 
         def construct(self, *args):
             scalars, params, grads, states, master = pack_group_inputs(self.num_tensors, self.flags, args)
-            if self.flags & STOCHASTIC and params[0].dtype == ms.float16:
-                raise NotImplementedError("stochastic rounding of float16 params is not implemented in the "
-                                          "Ascend kernel (bfloat16 is; docs/ascend.md)")
             lr, weight_decay, step, hyper, grad_ctl, rng = scalars
             coeffs = self.concat((lr.reshape((1,)), weight_decay.reshape((1,)), hyper, grad_ctl))
             counters = self.concat((step.astype(ms.int64).reshape((1,)), rng, self.stochastic))

@@ -116,8 +116,8 @@ class FusedAdamwGroupKernel {
     static constexpr bool kCastP = k16 && !kMaster;  // param widened in UB (with a master, the master is read)
     static constexpr bool kCastG = sizeof(TG) == 2;
     static constexpr bool kCastS = sizeof(TS) == 2;
-    // Stochastic rounding: bfloat16 params without a master (float16 is not implemented).
-    static constexpr bool kSr = (kFlags & kFaStochastic) != 0 && kCastP && !FaIsHalf<TP>::value;
+    // Stochastic rounding: 16-bit params without a master.
+    static constexpr bool kSr = (kFlags & kFaStochastic) != 0 && kCastP;
     using TIn = typename FaPick<kMaster, float, TP>::type;  // what the param slot holds
 
 public:
@@ -243,7 +243,12 @@ private:
         FaAdamwMath<kAms>(p, g, m, v, vmax, pNew, mNew, vNew, vmaxNew, Slot<float>(calc, co[kCalcT1]),
                           Slot<float>(calc, co[kCalcT2]), coeffs_, n);
 
-        if constexpr (kSr) {
+        if constexpr (kSr && FaIsHalf<TP>::value) {
+            FaStochasticHalf(Slot<TP>(out, oo[kOutP]), pNew, Slot<int32_t>(calc, co[kCalcBits]),
+                             Slot<int32_t>(calc, co[kCalcBits2]), Slot<int32_t>(calc, co[kCalcT1]),
+                             Slot<int32_t>(calc, co[kCalcT2]), srKey_,
+                             static_cast<uint64_t>(indexBase_ + tile.flat), n);
+        } else if constexpr (kSr) {
             FaStochasticBf16(Slot<TP>(out, oo[kOutP]), pNew, Slot<int32_t>(calc, co[kCalcBits]),
                              Slot<int32_t>(calc, co[kCalcBits2]), Slot<int32_t>(calc, co[kCalcT1]),
                              Slot<int32_t>(calc, co[kCalcT2]), srKey_,

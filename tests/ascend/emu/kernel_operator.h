@@ -756,7 +756,7 @@ uint16_t narrow(float x, RoundMode mode, ToF toF, Rne rne)
 
 // Supported pairs and modes (Ascend C Cast, A2 vector cores): half/bfloat16_t ->
 // float: CAST_NONE (exact); float -> half: every mode; float -> bfloat16_t:
-// CAST_RINT/FLOOR/CEIL/ROUND/TRUNC.
+// CAST_RINT/FLOOR/CEIL/ROUND/TRUNC; int32_t -> float (exact below 2^24).
 template <typename D, typename S>
 __aicore__ inline void Cast(const LocalTensor<D>& dst, const LocalTensor<S>& src, RoundMode mode, int32_t count)
 {
@@ -766,6 +766,13 @@ __aicore__ inline void Cast(const LocalTensor<D>& dst, const LocalTensor<S>& src
     if constexpr (std::is_same<D, float>::value && (std::is_same<S, half>::value || std::is_same<S, bfloat16_t>::value)) {
         if (mode != RoundMode::CAST_NONE) fa_emu::fail("Cast 16-bit -> float: only CAST_NONE (the conversion is exact)");
         for (int32_t i = 0; i < count; ++i) d[i] = static_cast<float>(s[i]);
+    } else if constexpr (std::is_same<D, float>::value && std::is_same<S, int32_t>::value) {
+        for (int32_t i = 0; i < count; ++i) {
+            const float f = static_cast<float>(s[i]);  // round to nearest even
+            if (mode != RoundMode::CAST_NONE && mode != RoundMode::CAST_RINT && static_cast<int64_t>(f) != s[i])
+                fa_emu::fail("Cast int32 -> float: only CAST_NONE/CAST_RINT are emulated for inexact values");
+            d[i] = f;
+        }
     } else if constexpr (std::is_same<S, float>::value && std::is_same<D, half>::value) {
         for (int32_t i = 0; i < count; ++i)
             d[i].bits = detail::narrow(s[i], mode, fa_emu::half_bits_to_float, fa_emu::float_to_half_rne);
