@@ -179,3 +179,54 @@ def make_ascend_group_op(num_tensors, flags=0):
             return self.op(coeffs, counters, params, grads, states, self.no_master if master is None else master)
 
     return AscendGroupUpdate()
+
+
+NORM_OP_TYPE = "FusedGradNormGroup"
+NORM_ACLNN_NAME = "aclnn" + NORM_OP_TYPE
+
+
+def norm_reg_info():
+    """Reg info of the norm pass (kernels/ascend/op_host/fused_grad_norm_group.cpp):
+    grad_scale float32 [1], grad (dynamic) -> partials float32 [chunks, 8]."""
+    from mindspore.ops import CustomRegOp, DataType
+
+    reg = CustomRegOp(NORM_OP_TYPE).input(0, "grad_scale", "required").input(1, "grad", "dynamic")
+    reg = reg.output(0, "partials", "required")
+    for grad in (DataType.F32_Default, DataType.F16_Default, DataType.BF16_Default):
+        reg = reg.dtype_format(DataType.F32_Default, grad, DataType.F32_Default)
+    return reg.target("Ascend").get_op_info()
+
+
+def make_ascend_norm_op(num_tensors):
+    """Pass 1 of the whole step on Ascend, with the CPU/GPU norm op's interface:
+    (grad_scale, grads...) -> float64 [2] = (sum of squares of float32(g * grad_scale),
+    1.0 if it is not finite). The kernel writes 8 float32 lane sums per 16,384-element
+    chunk (deterministic for any core count, docs/ascend.md); they are added here in
+    float64. Raises RuntimeError off Ascend or without the operator package."""
+    import mindspore as ms
+    from mindspore import nn, ops
+
+    if num_tensors < 1:
+        raise ValueError("a group needs at least one tensor")
+    if ms.get_context("device_target") != "Ascend":
+        raise RuntimeError("make_ascend_norm_op needs device_target 'Ascend'")
+    if not is_operator_package_installed():
+        raise RuntimeError(f"the {NORM_OP_TYPE} operator package is not installed (docs/ascend.md)")
+
+    def partials_shape(scale_shape, *grad_shapes):
+        total = sum(int(np.prod(s)) for s in grad_shapes)
+        return (-(-total // 16384), 8)
+
+    class AscendGradNorm(nn.Cell):
+        def __init__(self):
+            super().__init__()
+            self.num_tensors = num_tensors
+            self.op = ops.Custom(NORM_ACLNN_NAME, out_shape=partials_shape, out_dtype=lambda *dtypes: ms.float32,
+                                 func_type="aot", reg_info=norm_reg_info())
+
+        def construct(self, grad_scale, *grads):
+            total = self.op(grad_scale, grads).astype(ms.float64).sum()
+            nonfinite = ops.logical_not(ops.isfinite(total)).astype(ms.float64)
+            return ops.stack((total, nonfinite))
+
+    return AscendGradNorm()

@@ -101,3 +101,17 @@ def test_refuses_off_ascend():
     assert ms.get_context("device_target") != "Ascend"
     with pytest.raises(RuntimeError, match="Ascend"):
         _ascend.make_ascend_group_op(3)
+
+
+def test_norm_reg_info():
+    reg = _ascend.norm_reg_info()
+    assert [(i["name"], i["paramType"]) for i in reg["inputs"]] == [("grad_scale", "required"), ("grad", "dynamic")]
+    assert [row[1][0] for row in reg["dtype_format"]] == ["float32", "float16", "bfloat16"]
+    api_types = ["aclTensor*", "aclTensorList*", "aclTensor*", "uint64_t*", "aclOpExecutor**"]
+    code = CustomCodeGenerator().generate_callback_by_types(_ascend.NORM_ACLNN_NAME, reg, api_types)
+    assert "aclTensorList* input1" in code
+
+
+def test_norm_op_refuses_off_ascend():
+    with pytest.raises(RuntimeError, match="Ascend"):
+        _ascend.make_ascend_norm_op(3)

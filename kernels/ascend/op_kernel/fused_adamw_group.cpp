@@ -38,6 +38,7 @@ using namespace AscendC;
 #include "adamw_coeffs.h"
 #include "adamw_tile_math.h"
 #include "adamw_stochastic.h"
+#include "fa_list_numel.h"
 
 namespace {
 
@@ -54,30 +55,6 @@ __aicore__ inline void FaLoadTiling(GM_ADDR tiling, FusedAdamwGroupTilingData& t
         dst[i] = src[i];
     }
 }
-
-// Element count of tensor k of a tensor list (the schedule's numelOf). Caches
-// the last answer: consecutive tiles mostly ask about the same tensor.
-struct FaListNumel {
-    ListTensorDesc* list;
-    mutable uint32_t cachedIndex;
-    mutable int64_t cachedNumel;
-
-    __aicore__ inline int64_t operator()(uint32_t k) const
-    {
-        if (k == cachedIndex) return cachedNumel;
-        uint64_t shapeBuf[10];  // rank <= 8, plus the descriptor header
-        TensorDesc<uint64_t> desc;
-        desc.SetShapeAddr(&shapeBuf[0]);
-        list->GetDesc(desc, k);
-        int64_t numel = 1;
-        for (uint32_t d = 0; d < desc.GetDim(); ++d) {
-            numel *= static_cast<int64_t>(desc.GetShape(d));
-        }
-        cachedIndex = k;
-        cachedNumel = numel;
-        return numel;
-    }
-};
 
 template <class T>
 struct FaIsHalf {

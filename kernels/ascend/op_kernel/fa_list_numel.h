@@ -1,0 +1,30 @@
+// Element count of tensor k of a tensor-list argument (ListTensorDesc), shared by
+// the project's Ascend kernels. Include after kernel_operator_list_tensor_intf.h.
+#ifndef FA_LIST_NUMEL_H
+#define FA_LIST_NUMEL_H
+
+// Element count of tensor k of a tensor list (the schedule's numelOf). Caches
+// the last answer: consecutive tiles mostly ask about the same tensor.
+struct FaListNumel {
+    ListTensorDesc* list;
+    mutable uint32_t cachedIndex;
+    mutable int64_t cachedNumel;
+
+    __aicore__ inline int64_t operator()(uint32_t k) const
+    {
+        if (k == cachedIndex) return cachedNumel;
+        uint64_t shapeBuf[10];  // rank <= 8, plus the descriptor header
+        TensorDesc<uint64_t> desc;
+        desc.SetShapeAddr(&shapeBuf[0]);
+        list->GetDesc(desc, k);
+        int64_t numel = 1;
+        for (uint32_t d = 0; d < desc.GetDim(); ++d) {
+            numel *= static_cast<int64_t>(desc.GetShape(d));
+        }
+        cachedIndex = k;
+        cachedNumel = numel;
+        return numel;
+    }
+};
+
+#endif  // FA_LIST_NUMEL_H
