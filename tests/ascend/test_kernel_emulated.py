@@ -66,6 +66,13 @@ def test_many_tensor_group(emu, rng, dtype, cores):
     assert stats["blocks"] == min(cores, units)
 
 
+@pytest.mark.parametrize("dtype", ["float32", "bfloat16"])
+def test_large_group(emu, rng, dtype):
+    """A million elements over 48 cores: several tiles per core, tensor boundaries inside cores."""
+    stats = step_and_check(emu(dtype), Group(rng, [700_007, 3, 300_001], dtype))
+    assert stats["blocks"] == 48
+
+
 @pytest.mark.parametrize("dtype", DTYPES)
 def test_many_small_tensors(emu, rng, dtype):
     sizes = [int(x) for x in rng.integers(0, 90, 400)]
@@ -170,3 +177,10 @@ def test_step_coefficients(emu):
     assert step_size == pytest.approx(float(np.float32(1e-3) / bc1), rel=1e-7)
     assert inv_bc2 == pytest.approx(float(np.float32(1) / bc2), rel=1e-7)
     assert eps == np.float32(1e-8)
+
+
+def test_state_alignment_is_the_project_wide_one(emu):
+    """The tiling's slice alignment is kStateAlignElems of the C++ kernels and the optimizer."""
+    from fused_adamw import _C
+
+    assert emu("float32").fa_emu_state_align() == _C.state_align() == 32
