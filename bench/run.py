@@ -2,7 +2,7 @@
 
     python bench/run.py --quick        (same options as `python -m fused_adamw.bench`)
 
-The benchmark itself lives in the package (fused_adamw/bench.py) so that it also runs
+The benchmark itself lives in the package (python/fused_adamw/bench/) so that it also runs
 from an installed wheel; scripts/bench.sh is the main entry point.
 """
 import os
@@ -10,6 +10,6 @@ import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "python"))
 
-from fused_adamw.bench import main  # noqa: E402
+from fused_adamw.bench.cli import main  # noqa: E402
 
 sys.exit(main())
