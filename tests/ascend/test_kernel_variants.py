@@ -3,7 +3,8 @@ Ascend C API like test_kernel_emulated.py: the gradient factors (grad_scale,
 grad_clip) and the skip flag, amsgrad, bfloat16 states, fp32 master weights and
 float32 gradients for 16-bit params, alone and combined, for every param dtype,
 and stochastic rounding of 16-bit params:
-against the float64 model (variant_check.py) and bit for bit against the CPU
+against the float64 model (tests/cuda/step_check.py, shared with the CUDA
+emulation) and bit for bit against the CPU
 kernel's same variant where the operation order is the same (bias corrections
 that are powers of two: see test_kernel_emulated.py)."""
 import numpy as np
