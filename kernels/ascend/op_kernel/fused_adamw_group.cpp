@@ -38,7 +38,7 @@ using namespace AscendC;
 #include "adamw_coeffs.h"
 #include "adamw_tile_math.h"
 #include "adamw_stochastic.h"
-#include "fa_list_numel.h"
+#include "fa_kernel_common.h"
 
 namespace {
 
@@ -152,9 +152,10 @@ private:
     __aicore__ inline void Load(const LocalTensor<uint8_t>& buf, uint32_t offset, const GlobalTensor<U>& src,
                                 uint32_t len)
     {
+        using C = typename FaCopyType<U>::type;
         const DataCopyExtParams copy{1, static_cast<uint32_t>(len * sizeof(U)), 0, 0, 0};
-        const DataCopyPadExtParams<U> noPad{false, 0, 0, 0};
-        DataCopyPad(Slot<U>(buf, offset), src, copy, noPad);
+        const DataCopyPadExtParams<C> noPad{false, 0, 0, 0};
+        DataCopyPad(Slot<C>(buf, offset), FaCopyView(src), copy, noPad);
     }
 
     // UB -> GM, exactly `len` elements.
@@ -163,7 +164,7 @@ private:
                                  uint32_t len)
     {
         const DataCopyExtParams copy{1, static_cast<uint32_t>(len * sizeof(U)), 0, 0, 0};
-        DataCopyPad(dst, Slot<U>(buf, offset), copy);
+        DataCopyPad(FaCopyView(dst), Slot<typename FaCopyType<U>::type>(buf, offset), copy);
     }
 
     __aicore__ inline void CopyIn(const FaTile& tile)

@@ -22,7 +22,7 @@ using namespace AscendC;
 
 #define FA_KERNEL_FN __aicore__ inline
 #include "fused_grad_norm_group_tiling_data.h"
-#include "fa_list_numel.h"
+#include "fa_kernel_common.h"
 
 namespace {
 
@@ -93,13 +93,14 @@ private:
     // GM -> UB with zeros up to the next 32-byte block (the vector ops run on whole blocks).
     __aicore__ inline void CopyIn(uint32_t tensor, int64_t local, uint32_t len)
     {
+        using C = typename FaCopyType<TG>::type;  // bfloat16 moves as half: 0 has the same bits
         GlobalTensor<TG> g;
         g.SetGlobalBuffer(gradList_.GetDataPtr<TG>(tensor) + local);
         LocalTensor<TG> buf = inQue_.AllocTensor<TG>();
         const uint32_t padded = (len + kBlockElems - 1) / kBlockElems * kBlockElems;
         const DataCopyExtParams copy{1, static_cast<uint32_t>(len * sizeof(TG)), 0, 0, 0};
-        const DataCopyPadExtParams<TG> zeroPad{true, 0, static_cast<uint8_t>(padded - len), TG(0)};
-        DataCopyPad(buf, g, copy, zeroPad);
+        const DataCopyPadExtParams<C> zeroPad{true, 0, static_cast<uint8_t>(padded - len), C(0)};
+        DataCopyPad(buf.template ReinterpretCast<C>(), FaCopyView(g), copy, zeroPad);
         inQue_.EnQue(buf);
     }
 

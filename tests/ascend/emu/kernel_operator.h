@@ -18,7 +18,8 @@
 //    block ends) throws fa_emu::ProtocolError;
 //  - every UB operand must lie inside the buffer it came from and start on a
 //    32-byte boundary; DataCopy lengths must be whole 32-byte blocks;
-//    DataCopyPad moves any byte count and pads each block to 32 bytes in UB;
+//    DataCopyPad moves any byte count and pads each block to 32 bytes in UB, for
+//    the element types its API page lists;
 //    GM accesses must lie inside the buffers the launcher registered;
 //  - vector ops do one float32 operation (one IEEE rounding) per element (build
 //    with -ffp-contract=off); a vector op that reads or overwrites bytes that an
@@ -489,6 +490,14 @@ struct DataCopyPadExtParams {
 };
 
 namespace detail {
+// DataCopyPad's element types on A2 vector cores, as its API page lists them
+// (bfloat16_t is not among them: kernels move bf16 data as half, same bits).
+template <typename T>
+constexpr bool kPadCopyType = std::is_same<T, half>::value || std::is_same<T, float>::value ||
+                              std::is_same<T, int16_t>::value || std::is_same<T, uint16_t>::value ||
+                              std::is_same<T, int32_t>::value || std::is_same<T, uint32_t>::value ||
+                              std::is_same<T, int8_t>::value || std::is_same<T, uint8_t>::value;
+
 inline void require_32(uint64_t bytes, const char* what)
 {
     if (bytes % 32 != 0)
@@ -526,6 +535,7 @@ template <typename T>
 __aicore__ inline void DataCopyPad(const LocalTensor<T>& dst, const GlobalTensor<T>& src,
                                    const DataCopyExtParams& p, const DataCopyPadExtParams<T>& pad)
 {
+    static_assert(detail::kPadCopyType<T>, "DataCopyPad: unsupported element type (bfloat16_t: copy as half)");
     const char* what = "DataCopyPad GM->UB";
     if (p.blockLen % sizeof(T) != 0) fa_emu::fail(std::string(what) + ": blockLen is not a whole number of elements");
     const uint64_t left = pad.isPad ? pad.leftPadding * sizeof(T) : 0;
@@ -556,6 +566,7 @@ __aicore__ inline void DataCopyPad(const LocalTensor<T>& dst, const GlobalTensor
 template <typename T>
 __aicore__ inline void DataCopyPad(const GlobalTensor<T>& dst, const LocalTensor<T>& src, const DataCopyExtParams& p)
 {
+    static_assert(detail::kPadCopyType<T>, "DataCopyPad: unsupported element type (bfloat16_t: copy as half)");
     const char* what = "DataCopyPad UB->GM";
     if (p.blockLen % sizeof(T) != 0) fa_emu::fail(std::string(what) + ": blockLen is not a whole number of elements");
     const uint64_t ubBlock = (uint64_t(p.blockLen) + 31) / 32 * 32;

@@ -254,10 +254,10 @@ int fa_cast(const float* in, int32_t n, int mode, uint16_t* out_half, uint16_t* 
         pipe.InitBuffer(qout, 1, 4096 * 4);
         GlobalTensor<float> g;
         GlobalTensor<half> gh;
-        GlobalTensor<bfloat16_t> gb;
+        GlobalTensor<half> gb;  // bfloat16 bits, moved as half (DataCopyPad has no bfloat16_t)
         g.SetGlobalBuffer(src.data(), n);
         gh.SetGlobalBuffer(h.data(), n);
-        gb.SetGlobalBuffer(b.data(), n);
+        gb.SetGlobalBuffer(reinterpret_cast<half*>(b.data()), n);
         LocalTensor<float> x = qin.AllocTensor<float>();
         DataCopyPad(x, g, DataCopyExtParams{1, static_cast<uint32_t>(n * 4), 0, 0, 0},
                     DataCopyPadExtParams<float>{false, 0, 0, 0});
@@ -272,7 +272,7 @@ int fa_cast(const float* in, int32_t n, int mode, uint16_t* out_half, uint16_t* 
         y = qout.DeQue<uint8_t>();
         DataCopyPad(gh, y.ReinterpretCast<half>(), DataCopyExtParams{1, static_cast<uint32_t>(n * 2), 0, 0, 0});
         if (bf16)
-            DataCopyPad(gb, y[4096 * 2].ReinterpretCast<bfloat16_t>(),
+            DataCopyPad(gb, y[4096 * 2].ReinterpretCast<half>(),
                         DataCopyExtParams{1, static_cast<uint32_t>(n * 2), 0, 0, 0});
         qout.FreeTensor(y);
     });
