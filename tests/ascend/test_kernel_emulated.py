@@ -1,4 +1,4 @@
-"""The unchanged Ascend C kernel (kernels/ascend/op_kernel/fused_adamw_group.cpp)
+"""The Ascend C kernel source as is (kernels/ascend/op_kernel/fused_adamw_group.cpp)
 executed on the CPU against the emulated Ascend C API (tests/ascend/emu), every
 block of every launch, for every param dtype and the tiling's edge cases:
 against the float64 model (tests/reference.py, judged by tests/cuda/step_check.py

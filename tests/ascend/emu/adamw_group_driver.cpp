@@ -1,4 +1,4 @@
-// Test driver: the unchanged FusedAdamwGroup kernel (kernels/ascend/op_kernel/
+// Test driver: the FusedAdamwGroup kernel source, as is (kernels/ascend/op_kernel/
 // fused_adamw_group.cpp) and its host tiling plan, compiled with g++ against the
 // emulated Ascend C API in this folder, behind a C ABI for ctypes
 // (tests/ascend/ascend_emu.py). Built once per dtype column, as CANN's build

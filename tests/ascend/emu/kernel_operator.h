@@ -1,5 +1,5 @@
 // A CPU implementation of the part of the Ascend C API that the project's Ascend
-// kernels (kernels/ascend/op_kernel) use, so their unchanged source compiles
+// kernels (kernels/ascend/op_kernel) use, so their source compiles as is
 // with g++ and runs in the tests. Written from the public Ascend C API
 // documentation (hiascend.com "Ascend C API" pages: GlobalTensor, LocalTensor,
 // TPipe, TQue, TBuf, DataCopy, DataCopyPad, the vector ops, Cast, RoundMode,
