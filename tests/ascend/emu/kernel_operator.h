@@ -22,10 +22,13 @@
 //    the element types its API page lists;
 //    GM accesses must lie inside the buffers the launcher registered;
 //  - vector ops do one float32 operation (one IEEE rounding) per element (build
-//    with -ffp-contract=off); a vector op that reads or overwrites bytes that an
-//    earlier vector op wrote, with no PipeBarrier<PIPE_V> in between, fails (the
-//    V pipe does not order dependent instructions by itself);
-//  - Cast with the documented round modes for float <-> half / bfloat16_t.
+//    with -ffp-contract=off), or 32-bit integer arithmetic modulo 2^32, 16-bit
+//    And/Or, shifts, CreateVecIndex; each checks its element types; a vector op
+//    that reads or overwrites bytes that an earlier vector op wrote, with no
+//    PipeBarrier<PIPE_V> in between, fails (the V pipe does not order dependent
+//    instructions by itself);
+//  - Cast with the documented round modes for float <-> half / bfloat16_t and
+//    int32 -> float.
 // Not modelled: timing, pipe overlap, the NPU's own Sqrt/Div accuracy (taken as
 // IEEE correctly rounded here), repeat/mask forms of the vector ops.
 #ifndef FA_EMU_KERNEL_OPERATOR_H
