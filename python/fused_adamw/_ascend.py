@@ -31,7 +31,10 @@ Why one op per group with tensor-list inputs, and this reg info:
 """
 import os
 
+import mindspore as ms
 import numpy as np
+from mindspore import Tensor, nn, ops
+from mindspore.ops import CustomRegOp, DataType
 
 OP_TYPE = "FusedAdamwGroup"
 ACLNN_NAME = "aclnn" + OP_TYPE
@@ -105,8 +108,6 @@ def is_operator_package_installed():
 
 def group_reg_info():
     """Reg info matching the generated aclnn API (see the module docstring)."""
-    from mindspore.ops import CustomRegOp, DataType
-
     reg = CustomRegOp(OP_TYPE)
     for i, name in enumerate(INPUT_NAMES):
         reg = reg.input(i, name, "dynamic" if name in DYNAMIC_INPUTS else "required")
@@ -138,15 +139,23 @@ def pack_group_inputs(num_tensors, flags, args):
     return scalars, params, grads, states, master
 
 
+def pack_scalars(lr, weight_decay, step, hyper, grad_ctl, rng, stochastic):
+    """The operator's first two inputs from the group op's scalar tensors, on the
+    device: coeffs float32 [8] = (lr, weight_decay, beta1, beta2, eps, grad_scale,
+    grad_clip, skip), counters int64 [4] = (step, seed, index_base, stochastic).
+    Graph-mode code: mindspore is imported at module level for it."""
+    coeffs = ops.concat((lr.reshape((1,)).astype(ms.float32), weight_decay.reshape((1,)).astype(ms.float32),
+                         hyper, grad_ctl))
+    counters = ops.concat((step.reshape((1,)).astype(ms.int64), rng, stochastic))
+    return coeffs, counters
+
+
 def make_ascend_group_op(num_tensors, flags=0):
     """A Cell updating one group in place on Ascend; called with the CPU/GPU
     group op's arguments for variant `flags`, returns the float32 [1] placeholder.
 
     All params of a group must share one dtype (the tensor lists have one dtype
     per call). Raises RuntimeError off Ascend or without the operator package."""
-    import mindspore as ms
-    from mindspore import Tensor, nn, ops
-
     if num_tensors < 1:
         raise ValueError("a group needs at least one tensor")
     if flags & ~(AMSGRAD | MASTER | STOCHASTIC | BF16_STATE) or (flags & MASTER and flags & STOCHASTIC):
@@ -164,7 +173,6 @@ def make_ascend_group_op(num_tensors, flags=0):
             self.num_tensors, self.flags = num_tensors, flags
             self.no_master = Tensor(np.zeros(0, np.float32))
             self.stochastic = Tensor(np.array([1 if flags & STOCHASTIC else 0], np.int64))
-            self.concat = ops.Concat()
             self.op = ops.Custom(ACLNN_NAME, out_shape=lambda *shapes: (1,),
                                  out_dtype=lambda *dtypes: ms.float32, func_type="aot",
                                  reg_info=group_reg_info())
@@ -173,9 +181,7 @@ def make_ascend_group_op(num_tensors, flags=0):
 
         def construct(self, *args):
             scalars, params, grads, states, master = pack_group_inputs(self.num_tensors, self.flags, args)
-            lr, weight_decay, step, hyper, grad_ctl, rng = scalars
-            coeffs = self.concat((lr.reshape((1,)), weight_decay.reshape((1,)), hyper, grad_ctl))
-            counters = self.concat((step.astype(ms.int64).reshape((1,)), rng, self.stochastic))
+            coeffs, counters = pack_scalars(*scalars, self.stochastic)
             return self.op(coeffs, counters, params, grads, states, self.no_master if master is None else master)
 
     return AscendGroupUpdate()
@@ -188,8 +194,6 @@ NORM_ACLNN_NAME = "aclnn" + NORM_OP_TYPE
 def norm_reg_info():
     """Reg info of the norm pass (kernels/ascend/op_host/fused_grad_norm_group.cpp):
     grad_scale float32 [1], grad (dynamic) -> partials float32 [chunks, 8]."""
-    from mindspore.ops import CustomRegOp, DataType
-
     reg = CustomRegOp(NORM_OP_TYPE).input(0, "grad_scale", "required").input(1, "grad", "dynamic")
     reg = reg.output(0, "partials", "required")
     for grad in (DataType.F32_Default, DataType.F16_Default, DataType.BF16_Default):
@@ -203,9 +207,6 @@ def make_ascend_norm_op(num_tensors):
     1.0 if it is not finite). The kernel writes 8 float32 lane sums per 16,384-element
     chunk (deterministic for any core count, docs/ascend.md); they are added here in
     float64. Raises RuntimeError off Ascend or without the operator package."""
-    import mindspore as ms
-    from mindspore import nn, ops
-
     if num_tensors < 1:
         raise ValueError("a group needs at least one tensor")
     if ms.get_context("device_target") != "Ascend":

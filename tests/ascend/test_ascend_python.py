@@ -115,3 +115,32 @@ def test_norm_reg_info():
 def test_norm_op_refuses_off_ascend():
     with pytest.raises(RuntimeError, match="Ascend"):
         _ascend.make_ascend_norm_op(3)
+
+
+@pytest.mark.parametrize("mode", ["pynative", "graph"])
+def test_pack_scalars_on_cpu(mode):
+    """The device-side packing of the operator's coeffs/counters, with MindSpore's ops
+    (they run on any device; only the Custom op itself needs Ascend)."""
+    import mindspore as ms
+    import numpy as np
+    from mindspore import Tensor, nn
+
+    from fused_adamw._ascend import pack_scalars  # graph mode resolves functions through their module
+
+    class Pack(nn.Cell):
+        def construct(self, *args):
+            return pack_scalars(*args)
+
+    ms.set_context(mode=ms.PYNATIVE_MODE if mode == "pynative" else ms.GRAPH_MODE)
+    try:
+        lr = ms.Parameter(Tensor(np.float32(3e-4)), name="lr")  # 0-d, as a learning-rate parameter
+        args = (lr, Tensor(np.array([0.1], np.float32)), Tensor(np.array([7], np.int32)),
+                Tensor(np.array([0.9, 0.999, 1e-8], np.float32)), Tensor(np.array([0.5, 0.25, 0.0], np.float32)),
+                Tensor(np.array([2**40 + 3, 2**33], np.int64)), Tensor(np.array([1], np.int64)))
+        coeffs, counters = Pack()(*args)
+    finally:
+        ms.set_context(mode=ms.PYNATIVE_MODE)
+    np.testing.assert_array_equal(coeffs.asnumpy(), np.array([3e-4, 0.1, 0.9, 0.999, 1e-8, 0.5, 0.25, 0.0],
+                                                               np.float32))
+    assert coeffs.dtype == ms.float32 and counters.dtype == ms.int64
+    np.testing.assert_array_equal(counters.asnumpy(), [7, 2**40 + 3, 2**33, 1])
