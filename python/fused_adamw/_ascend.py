@@ -201,6 +201,13 @@ def norm_reg_info():
     return reg.target("Ascend").get_op_info()
 
 
+def combine_partials(partials):
+    """float32 [chunks, 8] lane sums -> float64 [2] = (their float64 sum, 1.0 if not finite)."""
+    total = partials.astype(ms.float64).sum()
+    nonfinite = ops.logical_not(ops.isfinite(total)).astype(ms.float64)
+    return ops.stack((total, nonfinite))
+
+
 def make_ascend_norm_op(num_tensors):
     """Pass 1 of the whole step on Ascend, with the CPU/GPU norm op's interface:
     (grad_scale, grads...) -> float64 [2] = (sum of squares of float32(g * grad_scale),
@@ -226,8 +233,6 @@ def make_ascend_norm_op(num_tensors):
                                  func_type="aot", reg_info=norm_reg_info())
 
         def construct(self, grad_scale, *grads):
-            total = self.op(grad_scale, grads).astype(ms.float64).sum()
-            nonfinite = ops.logical_not(ops.isfinite(total)).astype(ms.float64)
-            return ops.stack((total, nonfinite))
+            return combine_partials(self.op(grad_scale, grads))
 
     return AscendGradNorm()

@@ -144,3 +144,29 @@ def test_pack_scalars_on_cpu(mode):
                                                                np.float32))
     assert coeffs.dtype == ms.float32 and counters.dtype == ms.int64
     np.testing.assert_array_equal(counters.asnumpy(), [7, 2**40 + 3, 2**33, 1])
+
+
+@pytest.mark.parametrize("mode", ["pynative", "graph"])
+def test_combine_partials_on_cpu(mode):
+    """The norm op's float64 combination of the kernel's lane sums (MindSpore ops)."""
+    import mindspore as ms
+    import numpy as np
+    from mindspore import Tensor, nn
+
+    from fused_adamw._ascend import combine_partials
+
+    class Combine(nn.Cell):
+        def construct(self, x):
+            return combine_partials(x)
+
+    parts = np.random.default_rng(0).random((5, 8)).astype(np.float32)
+    want = float(parts.astype(np.float64).sum())
+    ms.set_context(mode=ms.PYNATIVE_MODE if mode == "pynative" else ms.GRAPH_MODE)
+    try:
+        ok = Combine()(Tensor(parts)).asnumpy()
+        parts[3, 2] = np.inf
+        bad = Combine()(Tensor(parts)).asnumpy()
+    finally:
+        ms.set_context(mode=ms.PYNATIVE_MODE)
+    assert ok.dtype == np.float64 and ok[0] == pytest.approx(want, rel=1e-15) and ok[1] == 0.0
+    assert bad[1] == 1.0
