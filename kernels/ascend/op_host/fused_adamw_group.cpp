@@ -29,17 +29,18 @@
 
 namespace {
 
-// IR input / output indices (OpDef order below).
-constexpr size_t kInCoeffs = 0;
-constexpr size_t kInCounters = 1;
-constexpr size_t kInVar = 2;
-constexpr size_t kInGrad = 3;
-constexpr size_t kInStates = 4;
-constexpr size_t kInMaster = 5;
-constexpr size_t kOutVar = 0;
-constexpr size_t kOutStates = 1;
-constexpr size_t kOutMaster = 2;
-constexpr size_t kOutDone = 3;
+// IR input / output indices (OpDef order below; kIr* to stay apart from the
+// tiling data's UB slot names).
+constexpr size_t kIrInCoeffs = 0;
+constexpr size_t kIrInCounters = 1;
+constexpr size_t kIrInVar = 2;
+constexpr size_t kIrInGrad = 3;
+constexpr size_t kIrInStates = 4;
+constexpr size_t kIrInMaster = 5;
+constexpr size_t kIrOutVar = 0;
+constexpr size_t kIrOutStates = 1;
+constexpr size_t kIrOutMaster = 2;
+constexpr size_t kIrOutDone = 3;
 
 uint32_t BytesOf(ge::DataType t) { return t == ge::DT_FLOAT ? 4 : 2; }
 
@@ -60,32 +61,32 @@ static ge::graphStatus FusedAdamwGroupTiling(gert::TilingContext* context)
     uint64_t ubBytes = 0;
     ascendc.GetCoreMemSize(platform_ascendc::CoreMemType::UB, ubBytes);
 
-    const auto* varInfo = context->GetComputeNodeInfo()->GetInputInstanceInfo(kInVar);
-    const auto* stateInfo = context->GetComputeNodeInfo()->GetInputInstanceInfo(kInStates);
+    const auto* varInfo = context->GetComputeNodeInfo()->GetInputInstanceInfo(kIrInVar);
+    const auto* stateInfo = context->GetComputeNodeInfo()->GetInputInstanceInfo(kIrInStates);
     if (varInfo == nullptr || stateInfo == nullptr) return Fail("no instance info for var / states");
     const uint32_t numTensors = static_cast<uint32_t>(varInfo->GetInstanceNum());
     const uint32_t numStates = static_cast<uint32_t>(stateInfo->GetInstanceNum());
     if (numStates != 2 && numStates != 3) return Fail("states must be (exp_avg, exp_avg_sq[, max_exp_avg_sq])");
     std::vector<int64_t> numels(numTensors);
     for (uint32_t k = 0; k < numTensors; ++k) {
-        const auto* var = context->GetDynamicInputShape(kInVar, k);
-        const auto* grad = context->GetDynamicInputShape(kInGrad, k);
+        const auto* var = context->GetDynamicInputShape(kIrInVar, k);
+        const auto* grad = context->GetDynamicInputShape(kIrInGrad, k);
         if (var == nullptr || grad == nullptr) return Fail("var and grad lists must have the same length");
         if (var->GetStorageShape() != grad->GetStorageShape()) return Fail("grad shape differs from its var");
         numels[k] = var->GetStorageShape().GetShapeSize();
     }
     const int64_t stateLen = fa_state_len(numels.data(), numTensors);
     for (uint32_t k = 0; k < numStates; ++k) {
-        if (context->GetDynamicInputShape(kInStates, k)->GetStorageShape().GetShapeSize() != stateLen)
+        if (context->GetDynamicInputShape(kIrInStates, k)->GetStorageShape().GetShapeSize() != stateLen)
             return Fail("every state must hold the padded state length (docs/kernel-interface.md)");
     }
-    const int64_t masterLen = context->GetInputShape(kInMaster)->GetStorageShape().GetShapeSize();
+    const int64_t masterLen = context->GetInputShape(kIrInMaster)->GetStorageShape().GetShapeSize();
     if (masterLen != 0 && masterLen != stateLen) return Fail("master must be empty or hold the padded state length");
 
     FaTilingConfig cfg;
-    cfg.paramBytes = BytesOf(context->GetDynamicInputDesc(kInVar, 0)->GetDataType());
-    cfg.gradBytes = BytesOf(context->GetDynamicInputDesc(kInGrad, 0)->GetDataType());
-    cfg.stateBytes = BytesOf(context->GetDynamicInputDesc(kInStates, 0)->GetDataType());
+    cfg.paramBytes = BytesOf(context->GetDynamicInputDesc(kIrInVar, 0)->GetDataType());
+    cfg.gradBytes = BytesOf(context->GetDynamicInputDesc(kIrInGrad, 0)->GetDataType());
+    cfg.stateBytes = BytesOf(context->GetDynamicInputDesc(kIrInStates, 0)->GetDataType());
     cfg.flags = (numStates == 3 ? kFaAmsgrad : 0u) | (masterLen != 0 ? kFaMaster : 0u) |
                 (cfg.stateBytes == 2 ? kFaBf16State : 0u);
     FusedAdamwGroupTilingData td;
@@ -112,7 +113,7 @@ namespace ge {
 // Outputs alias their inputs: same shapes and dtypes; done is float32 [1].
 static graphStatus FusedAdamwGroupInferShape(gert::InferShapeContext* context)
 {
-    for (const auto& io : {std::make_pair(kInVar, kOutVar), std::make_pair(kInStates, kOutStates)}) {
+    for (const auto& io : {std::make_pair(kIrInVar, kIrOutVar), std::make_pair(kIrInStates, kIrOutStates)}) {
         const auto* inInfo = context->GetComputeNodeInfo()->GetInputInstanceInfo(io.first);
         const auto* outInfo = context->GetIrOutputInstanceInfo(io.second);
         if (inInfo == nullptr || outInfo == nullptr) return GRAPH_FAILED;
@@ -120,9 +121,9 @@ static graphStatus FusedAdamwGroupInferShape(gert::InferShapeContext* context)
             *context->GetOutputShape(outInfo->GetInstanceStart() + k) = *context->GetDynamicInputShape(io.first, k);
         }
     }
-    *context->GetOutputShape(context->GetIrOutputInstanceInfo(kOutMaster)->GetInstanceStart()) =
-        *context->GetInputShape(kInMaster);
-    gert::Shape* done = context->GetOutputShape(context->GetIrOutputInstanceInfo(kOutDone)->GetInstanceStart());
+    *context->GetOutputShape(context->GetIrOutputInstanceInfo(kIrOutMaster)->GetInstanceStart()) =
+        *context->GetInputShape(kIrInMaster);
+    gert::Shape* done = context->GetOutputShape(context->GetIrOutputInstanceInfo(kIrOutDone)->GetInstanceStart());
     done->SetDimNum(1);
     done->SetDim(0, 1);
     return GRAPH_SUCCESS;
@@ -130,7 +131,7 @@ static graphStatus FusedAdamwGroupInferShape(gert::InferShapeContext* context)
 
 static graphStatus FusedAdamwGroupInferDataType(gert::InferDataTypeContext* context)
 {
-    for (const auto& io : {std::make_pair(kInVar, kOutVar), std::make_pair(kInStates, kOutStates)}) {
+    for (const auto& io : {std::make_pair(kIrInVar, kIrOutVar), std::make_pair(kIrInStates, kIrOutStates)}) {
         const auto* inInfo = context->GetComputeNodeInfo()->GetInputInstanceInfo(io.first);
         const auto* outInfo = context->GetIrOutputInstanceInfo(io.second);
         if (inInfo == nullptr || outInfo == nullptr) return GRAPH_FAILED;
@@ -138,8 +139,8 @@ static graphStatus FusedAdamwGroupInferDataType(gert::InferDataTypeContext* cont
             context->SetOutputDataType(outInfo->GetInstanceStart() + k, context->GetDynamicInputDataType(io.first, k));
         }
     }
-    context->SetOutputDataType(context->GetIrOutputInstanceInfo(kOutMaster)->GetInstanceStart(), DT_FLOAT);
-    context->SetOutputDataType(context->GetIrOutputInstanceInfo(kOutDone)->GetInstanceStart(), DT_FLOAT);
+    context->SetOutputDataType(context->GetIrOutputInstanceInfo(kIrOutMaster)->GetInstanceStart(), DT_FLOAT);
+    context->SetOutputDataType(context->GetIrOutputInstanceInfo(kIrOutDone)->GetInstanceStart(), DT_FLOAT);
     return GRAPH_SUCCESS;
 }
 

@@ -19,9 +19,9 @@
 
 namespace {
 
-constexpr size_t kInGradScale = 0;
-constexpr size_t kInGrad = 1;
-constexpr size_t kOutPartials = 0;
+constexpr size_t kIrInGradScale = 0;
+constexpr size_t kIrInGrad = 1;
+constexpr size_t kIrOutPartials = 0;
 
 ge::graphStatus NormFail(const char* what)
 {
@@ -38,14 +38,14 @@ static ge::graphStatus FusedGradNormGroupTiling(gert::TilingContext* context)
     auto ascendc = platform_ascendc::PlatformAscendC(context->GetPlatformInfo());
     uint64_t ubBytes = 0;
     ascendc.GetCoreMemSize(platform_ascendc::CoreMemType::UB, ubBytes);
-    const auto* info = context->GetComputeNodeInfo()->GetInputInstanceInfo(kInGrad);
+    const auto* info = context->GetComputeNodeInfo()->GetInputInstanceInfo(kIrInGrad);
     if (info == nullptr) return NormFail("no instance info for input grad");
     const uint32_t numTensors = static_cast<uint32_t>(info->GetInstanceNum());
     std::vector<int64_t> numels(numTensors);
     for (uint32_t k = 0; k < numTensors; ++k) {
-        numels[k] = context->GetDynamicInputShape(kInGrad, k)->GetStorageShape().GetShapeSize();
+        numels[k] = context->GetDynamicInputShape(kIrInGrad, k)->GetStorageShape().GetShapeSize();
     }
-    const uint32_t gradBytes = context->GetDynamicInputDesc(kInGrad, 0)->GetDataType() == ge::DT_FLOAT ? 4 : 2;
+    const uint32_t gradBytes = context->GetDynamicInputDesc(kIrInGrad, 0)->GetDataType() == ge::DT_FLOAT ? 4 : 2;
     FusedGradNormGroupTilingData td;
     if (const char* err = fa_make_norm_tiling(numels.data(), numTensors, gradBytes, ascendc.GetCoreNumAiv(),
                                               ubBytes, &td)) {
@@ -69,13 +69,13 @@ namespace ge {
 // partials: [ceil(total / 16384), 8] float32.
 static graphStatus FusedGradNormGroupInferShape(gert::InferShapeContext* context)
 {
-    const auto* info = context->GetComputeNodeInfo()->GetInputInstanceInfo(kInGrad);
+    const auto* info = context->GetComputeNodeInfo()->GetInputInstanceInfo(kIrInGrad);
     if (info == nullptr) return GRAPH_FAILED;
     int64_t total = 0;
     for (size_t k = 0; k < info->GetInstanceNum(); ++k) {
-        total += context->GetDynamicInputShape(kInGrad, k)->GetShapeSize();
+        total += context->GetDynamicInputShape(kIrInGrad, k)->GetShapeSize();
     }
-    gert::Shape* out = context->GetOutputShape(kOutPartials);
+    gert::Shape* out = context->GetOutputShape(kIrOutPartials);
     out->SetDimNum(2);
     out->SetDim(0, (total + kFaNormChunk - 1) / kFaNormChunk);
     out->SetDim(1, kFaNormLanes);
@@ -84,7 +84,7 @@ static graphStatus FusedGradNormGroupInferShape(gert::InferShapeContext* context
 
 static graphStatus FusedGradNormGroupInferDataType(gert::InferDataTypeContext* context)
 {
-    context->SetOutputDataType(kOutPartials, DT_FLOAT);
+    context->SetOutputDataType(kIrOutPartials, DT_FLOAT);
     return GRAPH_SUCCESS;
 }
 
