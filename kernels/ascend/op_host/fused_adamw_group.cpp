@@ -2,7 +2,8 @@
 // and dtype inference, and the tiling function (a thin adapter around the plain
 // C++ plan in adamw_tiling_plan.cpp, which the tests exercise without CANN).
 //
-// NOT COMPILED IN THIS PROJECT'S CI (needs CANN's headers). See docs/ascend.md.
+// NOT COMPILED WITH CANN IN THIS PROJECT (needs its headers); CI only type-checks it
+// against declarations-only stand-ins (tests/ascend/test_op_host_syntax.py). See docs/ascend.md.
 //
 // The generated single-operator API (CANN's opbuild turns an output named like
 // an input into an in-place reference and drops it from the output list):

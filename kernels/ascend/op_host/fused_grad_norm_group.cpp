@@ -2,7 +2,8 @@
 // issue 14): operator definition, shape/dtype inference and the tiling function,
 // a thin adapter around the plain C++ plan in grad_norm_plan.cpp.
 //
-// NOT COMPILED IN THIS PROJECT (needs CANN's headers). See docs/ascend.md.
+// NOT COMPILED WITH CANN IN THIS PROJECT (needs its headers); CI only type-checks it
+// against declarations-only stand-ins (tests/ascend/test_op_host_syntax.py). See docs/ascend.md.
 //
 // Expected generated API:
 //   aclnnFusedGradNormGroupGetWorkspaceSize(const aclTensor *gradScale, const aclTensorList *grad,
