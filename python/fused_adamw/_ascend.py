@@ -4,7 +4,8 @@ generated aclnn API.
 
 NOT RUN IN THIS PROJECT'S CI: it needs an Ascend device, CANN and the installed
 operator package (docs/ascend.md). What CI checks is the registration data
-(reg info, argument packing, the header MindSpore will parse) on CPU.
+(reg info, argument packing, the header MindSpore will parse) and the device-side
+packing/combining ops (pack_scalars, combine_partials) on CPU.
 
 Why one op per group with tensor-list inputs, and this reg info:
 - MindSpore 2.10's PyNative path for custom aclnn ops supports 1 to 12 arguments
