@@ -207,45 +207,11 @@ def _bf16_only(builder):
 MAX_NORM = 1.0e6
 
 
-def _whole_step_cell(step_fn, grads):
-    """GRAPH_MODE: step_fn(grads) inside a compiled cell whose gradients are graph values."""
-    from mindspore import Parameter, ParameterTuple, nn
-
-    class WholeStep(nn.Cell):
-        def __init__(self):
-            super().__init__()
-            self.step_fn = step_fn
-            self.grads = ParameterTuple(Parameter(g, name=f"bench_grad.{i}", requires_grad=False)
-                                        for i, g in enumerate(grads))
-
-        def construct(self):
-            return self.step_fn(self.grads)
-
-    return WholeStep()
+def _is_bf16(params):
+    return str(params[0].dtype) == "BFloat16"
 
 
-def _ms_whole_builder(make_step):
-    """make_step(params) -> a Cell taking the gradients: the whole step, run in GRAPH_MODE."""
-    def build(pset, dtype, threads):
-        ms = _ms()
-        ms.set_context(mode=ms.GRAPH_MODE)
-        params, grads = _ms_group(pset, dtype)
-        cell = _whole_step_cell(make_step(params, dtype), grads)
-
-        def step():
-            cell()
-            _ms_wait(params[-1])
-
-        def close():
-            nonlocal cell, params, grads
-            del cell, params, grads
-            ms.set_context(mode=ms.PYNATIVE_MODE)
-            gc.collect()
-        return step, close
-    return build
-
-
-def _fused_whole(params, dtype):
+def _fused_whole(params):
     from mindspore import Tensor, nn
     from ..optimizer import FusedAdamW
     opt = FusedAdamW(params, learning_rate=LR, betas=BETAS, eps=EPS, weight_decay=WD)
@@ -264,7 +230,7 @@ def _fused_whole(params, dtype):
 def _composed_whole(make_optimizer, clip):
     """MindFormers' order from MindSpore's and MindFormers' pieces (composition.py);
     `clip(max_norm)` gives a cell grads -> (clipped grads, global norm)."""
-    def make(params, dtype):
+    def make(params):
         from .composition import ComposedWholeStep
         return ComposedWholeStep(make_optimizer(params), clip(MAX_NORM))
     return make
@@ -283,16 +249,16 @@ def _ms_clip(max_norm):
     return MindSporeClip(max_norm)
 
 
-def _mindformers_whole(params, dtype):
-    if dtype != "float32":
+def _mindformers_whole(params):
+    if _is_bf16(params):
         raise Unavailable("MindFormers' AdamW cannot run bfloat16 on the CPU backend")
-    return _composed_whole(_mindformers_adamw, _mindformers_clip)(params, dtype)
+    return _composed_whole(_mindformers_adamw, _mindformers_clip)(params)
 
 
-def _ms_adamweightdecay_whole(params, dtype):
-    if dtype != "float32":
+def _ms_adamweightdecay_whole(params):
+    if _is_bf16(params):
         raise Unavailable("float32 only (the unscaled float32 gradients would not match bf16 parameters)")
-    return _composed_whole(_ms_adam_weight_decay, _ms_clip)(params, dtype)
+    return _composed_whole(_ms_adam_weight_decay, _ms_clip)(params)
 
 
 def build_torch_whole(pset, dtype, threads):
@@ -426,13 +392,13 @@ def all_impls():
         # Issue 14's whole step: unscale + global norm + clip + AdamW (32 B/param fp32, 24 bf16:
         # AdamW's bytes plus one more read of the gradients).
         Impl("fused_whole_graph", "FusedAdamW.fused_step GRAPH (whole step)", "ours",
-             _ms_whole_builder(_fused_whole), ours_mem, default=False, traffic=WHOLE_STEP_TRAFFIC),
+             _ms_builder(_fused_whole, "graph"), ours_mem, default=False, traffic=WHOLE_STEP_TRAFFIC),
         Impl("torch_whole", "torch unscale + clip_grad_norm_ + fused AdamW", "peer", build_torch_whole,
              default=False, traffic=WHOLE_STEP_TRAFFIC),
         Impl("mindformers_whole_graph", "MindFormers unscale + ClipGradNorm + AdamW GRAPH", "peer",
-             _ms_whole_builder(_mindformers_whole), ms_mem, default=False, traffic=WHOLE_STEP_TRAFFIC),
+             _ms_builder(_mindformers_whole, "graph"), ms_mem, default=False, traffic=WHOLE_STEP_TRAFFIC),
         Impl("ms_clip_adamweightdecay_graph", "MindSpore clip_by_global_norm + AdamWeightDecay GRAPH", "peer",
-             _ms_whole_builder(_ms_adamweightdecay_whole), ms_mem, default=False, traffic=WHOLE_STEP_TRAFFIC),
+             _ms_builder(_ms_adamweightdecay_whole, "graph"), ms_mem, default=False, traffic=WHOLE_STEP_TRAFFIC),
     ]
 
 
