@@ -108,7 +108,7 @@ class FusedAdamW(Optimizer):
         self._group_flags = tuple(group_flags(options, [self.parameters[i].dtype for i in g.indices])
                                   for g in groups)
         self._group_ops = tuple(make_group_op(len(g.indices), flags=f) for g, f in zip(groups, self._group_flags))
-        self._norm_op = make_norm_op()
+        self._norm_ops = tuple(make_norm_op(len(g.indices)) for g in groups)
         self._group_wd_dynamic = tuple(self._wd_is_dynamic(g.rep) for g in groups)
         self._group_wd_fixed = tuple(Tensor(self._wd_value(g.rep), mstype.float32) for g in groups)
         self._lr_errors = tuple(f"For 'FusedAdamW', the learning rate of parameter group {k} "
@@ -291,7 +291,7 @@ class FusedAdamW(Optimizer):
         total = F.zeros((), mstype.float64)
         bad = F.zeros((), mstype.float64)
         for k in range(self._num_groups):
-            out = self._norm_op(grad_scale, *self._take(gradients, k))
+            out = self._norm_ops[k](grad_scale, *self._take(gradients, k))
             total = total + out[0]
             bad = bad + out[1]
         return F.cast(F.sqrt(total), mstype.float32), bad > 0.0
