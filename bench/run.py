@@ -2,7 +2,7 @@
 
     python bench/run.py --quick        (same options as `python -m fused_adamw.bench`)
 
-The benchmark itself lives in the package (fused_adamw/bench.py) so that it also runs
+The benchmark itself lives in the package (python/fused_adamw/bench/) so that it also runs
 from an installed wheel; scripts/bench.sh is the main entry point.
 """
 import os

@@ -39,18 +39,23 @@ bool dtype_from_name(const char* name, DType* out) {
   return true;
 }
 
-std::string parse_group_args(int nparam, void** params, const int* ndims, int64_t** shapes,
+std::string parse_group_args(unsigned flags, int nparam, void** params, const int* ndims, int64_t** shapes,
                              const char** dtypes, GroupArgs* out) {
-  const int fixed = kLeadingInputs + kTrailingParams;
+  if (!variant_valid(flags)) return "invalid variant flags " + std::to_string(flags);
+  const int num_states = 2 + ((flags & kAmsgrad) ? 1 : 0) + ((flags & kMaster) ? 1 : 0);
+  const int fixed = kLeadingInputs + num_states + 1;
   if (nparam < fixed + 2 || (nparam - fixed) % 2 != 0)
-    return "expected 2n + 7 arguments (lr, weight_decay, global_step, hyper, n params, n grads, "
-           "exp_avg, exp_avg_sq, output) with n >= 1, got " + std::to_string(nparam);
+    return "expected 2n + " + std::to_string(fixed) + " arguments (lr, weight_decay, global_step, hyper, "
+           "grad_ctl, rng, n params, n grads, " + std::to_string(num_states) + " states, output) with n >= 1, got " +
+           std::to_string(nparam);
   const int n = (nparam - fixed) / 2;
   std::string err;
   if (!(err = check_scalar("lr", 0, ndims, shapes, dtypes, "float32", 1)).empty()) return err;
   if (!(err = check_scalar("weight_decay", 1, ndims, shapes, dtypes, "float32", 1)).empty()) return err;
   if (!(err = check_scalar("global_step", 2, ndims, shapes, dtypes, "int32", 1)).empty()) return err;
   if (!(err = check_scalar("hyper", 3, ndims, shapes, dtypes, "float32", 3)).empty()) return err;
+  if (!(err = check_scalar("grad_ctl", 4, ndims, shapes, dtypes, "float32", 3)).empty()) return err;
+  if (!(err = check_scalar("rng", 5, ndims, shapes, dtypes, "int64", 2)).empty()) return err;
 
   out->tensors.clear();
   int64_t total = 0;
@@ -60,33 +65,66 @@ std::string parse_group_args(int nparam, void** params, const int* ndims, int64_
     TensorRef t;
     if (!dtype_from_name(dtypes[pi], &t.dtype))
       return name + ": dtype must be float32, float16 or bfloat16, got " + dtypes[pi];
-    if (std::strcmp(dtypes[gi], dtypes[pi]) != 0)
-      return "gradient " + std::to_string(k) + ": dtype " + dtypes[gi] + " differs from its parameter's " +
-             dtypes[pi];
+    if (!dtype_from_name(dtypes[gi], &t.grad_dtype) || (t.grad_dtype != t.dtype && t.grad_dtype != DType::kFloat32))
+      return "gradient " + std::to_string(k) + ": dtype " + dtypes[gi] + " must be its parameter's (" + dtypes[pi] +
+             ") or float32";
     if (ndims[gi] != ndims[pi] || std::memcmp(shapes[gi], shapes[pi], sizeof(int64_t) * ndims[pi]) != 0)
       return "gradient " + std::to_string(k) + ": shape " + shape_str(ndims[gi], shapes[gi]) +
              " differs from its parameter's " + shape_str(ndims[pi], shapes[pi]);
     t.param = params[pi];
     t.grad = params[gi];
     t.numel = numel_of(ndims[pi], shapes[pi]);
-    total += t.numel;
+    total = align_state(total) + t.numel;
     out->tensors.push_back(t);
   }
-  const int mi = kLeadingInputs + 2 * n, vi = mi + 1;
-  if (!(err = check_scalar("exp_avg", mi, ndims, shapes, dtypes, "float32", total)).empty()) return err;
-  if (!(err = check_scalar("exp_avg_sq", vi, ndims, shapes, dtypes, "float32", total)).empty()) return err;
-
+  const char* state_dtype = (flags & kBf16State) ? "bfloat16" : "float32";
+  const char* state_names[] = {"exp_avg", "exp_avg_sq", "max_exp_avg_sq"};
+  void* state_ptrs[4] = {};
+  int s = kLeadingInputs + 2 * n;
+  for (int k = 0; k < 2 + ((flags & kAmsgrad) ? 1 : 0); ++k, ++s) {
+    if (!(err = check_scalar(state_names[k], s, ndims, shapes, dtypes, state_dtype, total)).empty()) return err;
+    state_ptrs[k] = params[s];
+  }
+  if (flags & kMaster) {
+    if (!(err = check_scalar("master", s, ndims, shapes, dtypes, "float32", total)).empty()) return err;
+    state_ptrs[3] = params[s];
+  }
   out->lr = static_cast<const float*>(params[0]);
   out->weight_decay = static_cast<const float*>(params[1]);
   out->step = static_cast<const int32_t*>(params[2]);
   out->hyper = static_cast<const float*>(params[3]);
-  out->exp_avg = static_cast<float*>(params[mi]);
-  out->exp_avg_sq = static_cast<float*>(params[vi]);
+  out->grad_ctl = static_cast<const float*>(params[4]);
+  out->rng = static_cast<const int64_t*>(params[5]);
+  out->states.exp_avg = state_ptrs[0];
+  out->states.exp_avg_sq = state_ptrs[1];
+  out->states.max_exp_avg_sq = state_ptrs[2];
+  out->states.master = static_cast<float*>(state_ptrs[3]);
+  out->padded_total = total;
+  return "";
+}
+
+std::string parse_norm_args(int nparam, void** params, const int* ndims, int64_t** shapes,
+                            const char** dtypes, std::vector<TensorRef>* grads, const float** grad_scale) {
+  if (nparam < 3) return "expected grad_scale, n >= 1 gradients and the output, got " + std::to_string(nparam);
+  std::string err;
+  if (!(err = check_scalar("grad_scale", 0, ndims, shapes, dtypes, "float32", 1)).empty()) return err;
+  if (!(err = check_scalar("output", nparam - 1, ndims, shapes, dtypes, "float64", 2)).empty()) return err;
+  grads->clear();
+  for (int k = 1; k < nparam - 1; ++k) {
+    TensorRef t{};
+    if (!dtype_from_name(dtypes[k], &t.grad_dtype))
+      return "gradient " + std::to_string(k - 1) + ": dtype must be float32, float16 or bfloat16, got " + dtypes[k];
+    t.dtype = t.grad_dtype;
+    t.grad = params[k];
+    t.numel = numel_of(ndims[k], shapes[k]);
+    grads->push_back(t);
+  }
+  *grad_scale = static_cast<const float*>(params[0]);
   return "";
 }
 
 std::string check_scalar_values(float lr, float weight_decay, int64_t step, float beta1,
-                                float beta2, float eps) {
+                                float beta2, float eps, float grad_scale, float grad_clip) {
   if (!std::isfinite(lr) || lr < 0.0f) return "learning rate must be finite and >= 0, got " + std::to_string(lr);
   if (!std::isfinite(weight_decay) || weight_decay < 0.0f)
     return "weight_decay must be finite and >= 0, got " + std::to_string(weight_decay);
@@ -94,6 +132,8 @@ std::string check_scalar_values(float lr, float weight_decay, int64_t step, floa
   if (!(beta1 > 0.0f && beta1 < 1.0f)) return "beta1 must be in (0, 1), got " + std::to_string(beta1);
   if (!(beta2 > 0.0f && beta2 < 1.0f)) return "beta2 must be in (0, 1), got " + std::to_string(beta2);
   if (!(eps > 0.0f) || !std::isfinite(eps)) return "eps must be finite and > 0, got " + std::to_string(eps);
+  if (!std::isfinite(grad_scale)) return "grad_scale must be finite, got " + std::to_string(grad_scale);
+  if (!std::isfinite(grad_clip)) return "grad_clip must be finite, got " + std::to_string(grad_clip);
   return "";
 }
 

@@ -8,13 +8,21 @@ std::mutex g_mutex;
 CallRecord g_record;
 }  // namespace
 
-void record_call(void* const* params, int num_params, void* exp_avg, void* exp_avg_sq) {
+std::atomic<bool> g_call_recording{false};
+
+void set_call_recording(bool on) {
+  std::lock_guard<std::mutex> lock(g_mutex);
+  g_record = CallRecord{};
+  g_call_recording.store(on, std::memory_order_relaxed);
+}
+
+void record_call(void* const* params, int num_params, const GroupStates& states) {
   std::lock_guard<std::mutex> lock(g_mutex);
   ++g_record.calls;
   g_record.written.clear();  // keeps its capacity: no allocation in steady state
   for (int i = 0; i < num_params; ++i) g_record.written.push_back(reinterpret_cast<uintptr_t>(params[i]));
-  g_record.written.push_back(reinterpret_cast<uintptr_t>(exp_avg));
-  g_record.written.push_back(reinterpret_cast<uintptr_t>(exp_avg_sq));
+  g_record.written.push_back(reinterpret_cast<uintptr_t>(states.exp_avg));
+  g_record.written.push_back(reinterpret_cast<uintptr_t>(states.exp_avg_sq));
 }
 
 CallRecord last_call_record() {

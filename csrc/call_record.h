@@ -1,9 +1,13 @@
 // A record of the AOT calls the library has served: how many, and the storage
-// addresses the last one wrote. Tests use it to show one kernel call per group
-// per step and that the kernel wrote the Parameters' own storage (no copies).
+// addresses the last one wrote. Tests switch it on (set_call_recording) to show
+// one kernel call per group per step and that the kernel wrote the Parameters'
+// own storage (no copies); when off (the default) a step pays one relaxed load.
 #pragma once
+#include <atomic>
 #include <cstdint>
 #include <vector>
+
+#include "../kernels/cpu/adamw_cpu.h"
 
 namespace fused_adamw {
 
@@ -12,7 +16,11 @@ struct CallRecord {
   std::vector<uintptr_t> written;  // params..., exp_avg, exp_avg_sq of the last call
 };
 
-void record_call(void* const* params, int num_params, void* exp_avg, void* exp_avg_sq);
+extern std::atomic<bool> g_call_recording;
+inline bool call_recording() { return g_call_recording.load(std::memory_order_relaxed); }
+void set_call_recording(bool on);
+
+void record_call(void* const* params, int num_params, const GroupStates& states);
 CallRecord last_call_record();
 
 }  // namespace fused_adamw

@@ -6,8 +6,12 @@
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
+#include <algorithm>
+#include <climits>
 #include <string>
 #include <vector>
+
+#include "../kernels/common/rounding.h"
 
 #include "aot_args.h"
 #include "build_info.h"
@@ -28,64 +32,121 @@ DType dtype_of(const py::array& a, const std::string& what) {
   throw py::type_error(what + ": dtype must be float32, float16 or bfloat16 (uint16 bits), got " + name);
 }
 
-void require_contiguous(const py::array& a, const std::string& what, bool writeable) {
+// Only real ndarrays: pybind11 would otherwise convert a NumPy scalar or a list
+// into a temporary array, and the kernel would update the temporary.
+py::array as_array(const py::handle& obj, const std::string& what, bool writeable) {
+  if (!py::isinstance<py::array>(obj))
+    throw py::type_error(what + " must be a NumPy array, got " + std::string(py::str(py::type::of(obj).attr("__name__"))));
+  py::array a = py::reinterpret_borrow<py::array>(obj);
   if (!(a.flags() & py::array::c_style)) throw py::value_error(what + " must be C-contiguous");
   if (writeable && !a.writeable()) throw py::value_error(what + " must be writeable");
+  return a;
 }
 
-float* state_ptr(py::array& a, const std::string& what, int64_t total) {
-  require_contiguous(a, what, true);
-  if (!a.dtype().is(py::dtype::of<float>())) throw py::type_error(what + " must be float32");
+void* state_ptr(const py::handle& obj, const std::string& what, int64_t total, bool bf16_ok) {
+  py::array a = as_array(obj, what, true);
+  const DType dt = dtype_of(a, what);
+  if (!(dt == DType::kFloat32 || (bf16_ok && dt == DType::kBFloat16)))
+    throw py::type_error(what + (bf16_ok ? " must be float32 or bfloat16 (uint16 bits)" : " must be float32"));
   if (a.size() != total)
-    throw py::value_error(what + " must hold " + std::to_string(total) + " elements, got " +
+    throw py::value_error(what + " must hold " + std::to_string(total) + " elements (the padded state size), got " +
                           std::to_string(a.size()));
-  return static_cast<float*>(a.mutable_data());
+  return a.mutable_data();
 }
 
-// Validates a (params, grads, exp_avg, exp_avg_sq) set exactly like the AOT path does.
+// Validates a (params, grads, states) set exactly like the AOT path does.
 struct DirectCall {
   std::vector<TensorRef> tensors;
-  float* m = nullptr;
-  float* v = nullptr;
+  GroupStates states;
+  unsigned flags = 0;
 };
 
-DirectCall make_call(py::list params, py::list grads, py::array exp_avg, py::array exp_avg_sq) {
+std::vector<TensorRef> make_tensors(py::list params, py::list grads) {
   if (params.size() != grads.size())
     throw py::value_error("params and grads differ in length: " + std::to_string(params.size()) +
                           " vs " + std::to_string(grads.size()));
   if (params.size() == 0) throw py::value_error("params is empty");
-  DirectCall call;
-  int64_t total = 0;
+  std::vector<TensorRef> tensors;
   for (size_t i = 0; i < params.size(); ++i) {
-    py::array p = params[i].cast<py::array>(), g = grads[i].cast<py::array>();
     const std::string pn = "params[" + std::to_string(i) + "]", gn = "grads[" + std::to_string(i) + "]";
-    require_contiguous(p, pn, true);
-    require_contiguous(g, gn, false);
-    const DType dt = dtype_of(p, pn);
-    if (dtype_of(g, gn) != dt) throw py::type_error(gn + " has a different dtype from " + pn);
-    if (g.size() != p.size()) throw py::value_error(gn + " has a different size from " + pn);
-    call.tensors.push_back({p.mutable_data(), g.data(), static_cast<int64_t>(p.size()), dt});
-    total += p.size();
+    py::array p = as_array(params[i], pn, true), g = as_array(grads[i], gn, false);
+    const DType dt = dtype_of(p, pn), gdt = dtype_of(g, gn);
+    if (gdt != dt && gdt != DType::kFloat32)
+      throw py::type_error(gn + " must have the dtype of " + pn + " or float32");
+    if (g.ndim() != p.ndim() || !std::equal(g.shape(), g.shape() + g.ndim(), p.shape()))
+      throw py::value_error(gn + " has a different shape from " + pn);
+    tensors.push_back({p.mutable_data(), g.data(), static_cast<int64_t>(p.size()), dt, gdt});
   }
-  call.m = state_ptr(exp_avg, "exp_avg", total);
-  call.v = state_ptr(exp_avg_sq, "exp_avg_sq", total);
+  return tensors;
+}
+
+DirectCall make_call(py::list params, py::list grads, py::object exp_avg, py::object exp_avg_sq,
+                     py::object max_exp_avg_sq, py::object master, bool stochastic) {
+  DirectCall call;
+  call.tensors = make_tensors(params, grads);
+  const int64_t total = cpu::padded_total(call.tensors.data(), static_cast<int>(call.tensors.size()));
+  call.states.exp_avg = state_ptr(exp_avg, "exp_avg", total, true);
+  const bool bf16 = dtype_of(py::reinterpret_borrow<py::array>(exp_avg), "exp_avg") == DType::kBFloat16;
+  call.states.exp_avg_sq = state_ptr(exp_avg_sq, "exp_avg_sq", total, true);
+  if (bf16 != (dtype_of(py::reinterpret_borrow<py::array>(exp_avg_sq), "exp_avg_sq") == DType::kBFloat16))
+    throw py::type_error("exp_avg and exp_avg_sq must have the same dtype");
+  call.flags = bf16 ? kBf16State : 0u;
+  if (!max_exp_avg_sq.is_none()) {
+    call.states.max_exp_avg_sq = state_ptr(max_exp_avg_sq, "max_exp_avg_sq", total, true);
+    if (bf16 != (dtype_of(py::reinterpret_borrow<py::array>(max_exp_avg_sq), "max_exp_avg_sq") == DType::kBFloat16))
+      throw py::type_error("max_exp_avg_sq must have the dtype of exp_avg");
+    call.flags |= kAmsgrad;
+  }
+  if (!master.is_none()) {
+    call.states.master = static_cast<float*>(state_ptr(master, "master", total, false));
+    call.flags |= kMaster;
+  }
+  if (stochastic) call.flags |= kStochastic;
+  if (!variant_valid(call.flags)) throw py::value_error("master and stochastic rounding exclude each other");
   return call;
 }
 
-void direct_step(py::list params, py::list grads, py::array exp_avg, py::array exp_avg_sq, float lr,
-                 float weight_decay, int64_t step, float beta1, float beta2, float eps) {
-  const std::string err = check_scalar_values(lr, weight_decay, step, beta1, beta2, eps);
+void direct_step(py::list params, py::list grads, py::object exp_avg, py::object exp_avg_sq, float lr,
+                 float weight_decay, int64_t step, float beta1, float beta2, float eps, py::object max_exp_avg_sq,
+                 py::object master, bool stochastic, uint64_t seed, int64_t index_base, float grad_scale,
+                 float grad_clip) {
+  const std::string err = check_scalar_values(lr, weight_decay, step, beta1, beta2, eps, grad_scale, grad_clip);
   if (!err.empty()) throw py::value_error(err);
-  DirectCall call = make_call(params, grads, exp_avg, exp_avg_sq);
-  const StepCoeffs c = make_step_coeffs(lr, weight_decay, step, beta1, beta2, eps);
+  if (step > INT32_MAX) throw py::value_error("step must fit in int32 (the optimizer's global_step)");
+  if (index_base < 0) throw py::value_error("index_base must be >= 0");
+  DirectCall call = make_call(params, grads, exp_avg, exp_avg_sq, max_exp_avg_sq, master, stochastic);
+  const StepCoeffs c = make_step_coeffs(lr, weight_decay, step, beta1, beta2, eps, grad_scale, grad_clip);
+  UpdateConfig cfg;
+  cfg.flags = call.flags;
+  cfg.sr_key = fa_sr_key(seed, static_cast<uint32_t>(step));
+  cfg.index_base = index_base;
   py::gil_scoped_release release;
-  cpu::adamw_step(call.tensors.data(), static_cast<int>(call.tensors.size()), call.m, call.v, c);
+  cpu::adamw_step(call.tensors.data(), static_cast<int>(call.tensors.size()), call.states, c, cfg);
 }
 
-void direct_floor(py::list params, py::list grads, py::array exp_avg, py::array exp_avg_sq) {
-  DirectCall call = make_call(params, grads, exp_avg, exp_avg_sq);
+py::tuple direct_sumsq(py::list grads, float grad_scale) {
+  std::vector<TensorRef> tensors;
+  if (grads.size() == 0) throw py::value_error("grads is empty");
+  for (size_t i = 0; i < grads.size(); ++i) {
+    const std::string gn = "grads[" + std::to_string(i) + "]";
+    py::array g = as_array(grads[i], gn, false);
+    const DType dt = dtype_of(g, gn);
+    tensors.push_back({nullptr, g.data(), static_cast<int64_t>(g.size()), dt, dt});
+  }
+  cpu::GradNorm r;
+  {
+    py::gil_scoped_release release;
+    r = cpu::grad_sumsq(tensors.data(), static_cast<int>(tensors.size()), grad_scale);
+  }
+  return py::make_tuple(r.sumsq, r.nonfinite);
+}
+
+void direct_floor(py::list params, py::list grads, py::object exp_avg, py::object exp_avg_sq) {
+  DirectCall call = make_call(params, grads, exp_avg, exp_avg_sq, py::none(), py::none(), false);
+  if (call.flags != 0) throw py::type_error("floor_pass takes float32 states");
   py::gil_scoped_release release;
-  cpu::floor_pass(call.tensors.data(), static_cast<int>(call.tensors.size()), call.m, call.v);
+  cpu::floor_pass(call.tensors.data(), static_cast<int>(call.tensors.size()),
+                  static_cast<float*>(call.states.exp_avg), static_cast<float*>(call.states.exp_avg_sq));
 }
 
 cpu::Isa isa_from_name(const std::string& name) {
@@ -102,9 +163,23 @@ PYBIND11_MODULE(_C, m) {
   m.def("build_info", &build_info_dict, "What this library was built with and what it will run.");
   m.def("adamw_step", &direct_step, py::arg("params"), py::arg("grads"), py::arg("exp_avg"),
         py::arg("exp_avg_sq"), py::arg("lr"), py::arg("weight_decay"), py::arg("step"),
-        py::arg("beta1"), py::arg("beta2"), py::arg("eps"),
+        py::arg("beta1"), py::arg("beta2"), py::arg("eps"), py::kw_only(),
+        py::arg("max_exp_avg_sq") = py::none(), py::arg("master") = py::none(), py::arg("stochastic") = false,
+        py::arg("seed") = 0, py::arg("index_base") = 0, py::arg("grad_scale") = 1.0f, py::arg("grad_clip") = 1.0f,
         "One fused AdamW step on NumPy arrays, in place, with the CPU kernel. `step` is t "
-        "(1 on the first step). bfloat16 arrays are passed as uint16 bits.");
+        "(1 on the first step). bfloat16 arrays are passed as uint16 bits. States hold "
+        "state_size(numels) elements (padded layout); bfloat16 states select that variant, "
+        "max_exp_avg_sq amsgrad, master fp32 master weights; grads may be float32 for 16-bit params.");
+  m.def("grad_sumsq", &direct_sumsq, py::arg("grads"), py::arg("grad_scale") = 1.0f,
+        "Pass 1 of the whole step: (sum of squares of float32(g * grad_scale) in float64, any NaN/Inf).");
+  m.def("state_size", [](const std::vector<int64_t>& numels) {
+    int64_t total = 0;
+    for (int64_t n : numels) total = align_state(total) + n;
+    return total;
+  }, py::arg("numels"), "Elements of a group's flat state for tensors of these sizes (padded layout).");
+  m.def("state_align", [] { return kStateAlignElems; }, "Each tensor's state slice starts at a multiple of this.");
+  m.def("set_call_recording", &set_call_recording, py::arg("on"),
+        "Tests only: record AOT calls (off by default; clears the record).");
   m.def("floor_pass", &direct_floor, py::arg("params"), py::arg("grads"), py::arg("exp_avg"),
         py::arg("exp_avg_sq"),
         "The memory floor: AdamW's reads and writes with no math (overwrites the arrays).");

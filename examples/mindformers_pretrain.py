@@ -8,25 +8,48 @@ The model is a tiny causal LM trained on a synthetic Markov-chain language, so t
 visibly. The final checkpoint is written in MindFormers' AdamW layout (adam_m.*, adam_v.*,
 global_step), which MindFormers' AdamW or FusedAdamW can resume from (`--resume`).
 
-    python examples/mindformers_pretrain.py                 # train, save output_fused_adamw/last.ckpt
-    python examples/mindformers_pretrain.py --resume output_fused_adamw/last.ckpt --steps 20
+    python examples/mindformers_pretrain.py                 # train, save <new temp dir>/last.ckpt
+    python examples/mindformers_pretrain.py --resume <that dir>/last.ckpt --steps 20
+    python examples/mindformers_pretrain.py --output_dir DIR   # keep the checkpoint in DIR
 
-Needs MindFormers 2.0.0 (requirements-mindformers.txt and docs/mindformers.md).
+Needs MindFormers 2.0.0, and so `hyper_parallel`, which MindFormers imports at top level and
+PyPI does not carry (docs/mindformers.md); without them it stops with one line saying so.
+Writes nothing into the current directory unless told to (--output_dir): the checkpoint and
+MindFormers' logs go to a new temporary directory.
 """
 import argparse
+import importlib.util
 import os
+import sys
+import tempfile
 import time
 
-import mindspore as ms
-import numpy as np
-from mindspore import Tensor, nn, ops
+# What MindFormers needs and where it comes from, checked before anything is imported.
+_MISSING = [
+    ("mindformers", "MindFormers 2.0.0 is not installed: pip install -r requirements-mindformers.txt && "
+                    "pip install --no-deps mindformers==2.0.0 (docs/mindformers.md)"),
+    ("hyper_parallel", "hyper_parallel is not installed: MindFormers 2.0.0 imports it at top level, and PyPI "
+                       "does not carry it; install HyperParallel 1.0.0 from source, "
+                       "https://atomgit.com/mindspore/hyper-parallel (docs/mindformers.md)"),
+]
+for _module, _message in _MISSING:
+    if importlib.util.find_spec(_module) is None:
+        sys.exit(f"examples/mindformers_pretrain.py: {_message}")
 
-import fused_adamw  # noqa: F401  (registers FusedAdamW with MindFormers)
-from fused_adamw.checkpoint import from_mindformers, to_mindformers
-from mindformers.core.lr import build_lr
-from mindformers.core.optim import build_optim
-from mindformers.tools.register import MindFormerConfig
-from mindformers.trainer.optimizer_grouped_parameters import get_optimizer_grouped_parameters
+_SCRATCH = tempfile.mkdtemp(prefix="fused_adamw_example_")
+# MindFormers writes its logs under ./output unless told otherwise.
+os.environ.setdefault("LOCAL_DEFAULT_PATH", os.path.join(_SCRATCH, "mindformers"))
+
+import mindspore as ms  # noqa: E402
+import numpy as np  # noqa: E402
+from mindspore import Tensor, nn, ops  # noqa: E402
+
+import fused_adamw  # noqa: F401,E402  (registers FusedAdamW with MindFormers)
+from fused_adamw.checkpoint import from_mindformers, to_mindformers  # noqa: E402
+from mindformers.core.lr import build_lr  # noqa: E402
+from mindformers.core.optim import build_optim  # noqa: E402
+from mindformers.tools.register import MindFormerConfig  # noqa: E402
+from mindformers.trainer.optimizer_grouped_parameters import get_optimizer_grouped_parameters  # noqa: E402
 
 DEFAULT_CONFIG = os.path.join(os.path.dirname(os.path.abspath(__file__)), "mindformers_fused_adamw.yaml")
 
@@ -73,13 +96,14 @@ def main(argv=None):
     parser.add_argument("--config", default=DEFAULT_CONFIG)
     parser.add_argument("--steps", type=int, help="override train_steps")
     parser.add_argument("--resume", help="a checkpoint in MindFormers' AdamW layout (or FusedAdamW's)")
-    parser.add_argument("--output_dir", help="override output_dir")
+    parser.add_argument("--output_dir", help="where last.ckpt goes (default: a new temporary directory)")
     parser.add_argument("--pynative", action="store_true", help="PYNATIVE_MODE instead of GRAPH_MODE")
     args = parser.parse_args(argv)
 
     config = MindFormerConfig(args.config)
     steps = args.steps or config.train_steps
-    output_dir = args.output_dir or config.output_dir
+    # Not the config's output_dir: MindFormerConfig defaults it to ./output, in the checkout.
+    output_dir = args.output_dir or _SCRATCH
     ms.set_context(mode=ms.PYNATIVE_MODE if args.pynative else ms.GRAPH_MODE)
     rng = np.random.default_rng(config.seed)
 

@@ -8,7 +8,7 @@ import pytest
 from mindspore import Parameter, Tensor, nn
 
 from fused_adamw import FusedAdamW
-from fused_adamw.peers import mindformers_adamw_class
+from fused_adamw.bench.peers import mindformers_adamw_class
 from scenario import LinearWeightDecay
 
 

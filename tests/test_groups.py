@@ -16,7 +16,8 @@ def test_groups_follow_lr_and_weight_decay_not_user_dicts():
     opt = FusedAdamW([{"params": [a, b], "weight_decay": 0.1}, {"params": [c], "weight_decay": 0.1},
                       {"params": [d], "weight_decay": 0.0}], learning_rate=0.01)
     assert opt._group_indices == ((0, 1, 2), (3,))
-    assert [int(f.shape[0]) for f in opt.exp_avg_flat] == [9, 5]
+    # Each member's state starts at a multiple of 32 elements: a at 0, b at 32, c at 64.
+    assert [int(f.shape[0]) for f in opt.exp_avg_flat] == [64 + 4, 5]
 
 
 def test_order_params_interleaves_groups():
@@ -32,7 +33,8 @@ def test_large_groups_split_and_dtype_split_for_ascend():
     opt = nn.Optimizer(0.1, params)
     assert [g.indices for g in plan_kernel_groups(opt, max_tensors=2)] == [(0, 1), (2, 3), (4, 5)]
     assert [g.indices for g in plan_kernel_groups(opt, split_by_dtype=True)] == [(0, 1, 2, 3, 4), (5,)]
-    assert plan_kernel_groups(opt)[0].offsets == (0, 1, 2, 3, 4, 5)
+    assert plan_kernel_groups(opt)[0].offsets == (0, 32, 64, 96, 128, 160)
+    assert plan_kernel_groups(opt)[0].total == 162
 
 
 def test_kernel_threads_follow_mindspore_setting():

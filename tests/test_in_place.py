@@ -1,9 +1,26 @@
 """One kernel call per group per step, writing the Parameters' own storage."""
 import numpy as np
+import pytest
 from mindspore import Parameter, Tensor, nn
 
 from fused_adamw import FusedAdamW, _C
 from twin import TwoLayerNet, recipe_groups
+
+
+@pytest.fixture(autouse=True)
+def recording():
+    """The call record is test instrumentation, off in production steps: on for these tests."""
+    _C.set_call_recording(True)
+    yield
+    _C.set_call_recording(False)
+
+
+def test_steps_are_not_recorded_when_recording_is_off(rng):
+    _C.set_call_recording(False)
+    param = Parameter(Tensor(rng.standard_normal(7).astype(np.float32)), name="w")
+    opt = FusedAdamW([param])
+    opt((Tensor(rng.standard_normal(7).astype(np.float32)),))
+    assert _calls(opt)[0] == 0
 
 
 def _calls(opt):

@@ -6,7 +6,7 @@ from mindspore import Parameter, Tensor, nn
 import pytest
 
 from fused_adamw import FusedAdamW, _C
-from fused_adamw.peers import mindformers_adamw_class
+from fused_adamw.bench.peers import mindformers_adamw_class
 from ms_helpers import MS_DTYPE, read64
 from twin import TwoLayerNet, compare_states, copy_weights, make_optimizers, recipe_groups
 

@@ -5,7 +5,7 @@ import numpy as np
 from mindspore import Parameter, Tensor, nn
 
 from fused_adamw import FusedAdamW
-from fused_adamw.peers import mindformers_adamw_class
+from fused_adamw.bench.peers import mindformers_adamw_class
 from reference import rel_err
 
 

@@ -1,55 +1,110 @@
-// AVX2+FMA+F16C path: 8 elements per step through the shared adamw_update. A
-// tensor's last n % 8 elements are copied into a zero-padded stack buffer, run
-// through the same vector code and copied back, so every element of a tensor
-// gets bit-identical arithmetic wherever it lies.
+// AVX2+FMA+F16C path: 8 elements per step through the generic body
+// (update_lanes.h) and the shared adamw_update.
 // Built with -mavx2 -mfma -mf16c (CMakeLists.txt); run only when
 // isa_supported(Isa::kAvx2) says the CPU has them.
-#include "../common/adamw_math.h"
+#include <cmath>
+
+#include "../common/rounding.h"
 #include "adamw_cpu_paths.h"
 #include "simd_avx2.h"
+#include "update_lanes.h"
 
 namespace fused_adamw {
 namespace cpu {
 namespace avx2 {
 namespace {
 
-template <class P>
-inline void update_lanes(typename P::Elem* p, const typename P::Elem* g, float* m, float* v,
-                         const CoeffsOf<F32x8>& c) {
-  F32x8 pv = P::load(p), mv = Float32::load(m), vv = Float32::load(v);
-  const F32x8 gv = P::load(g);
-  adamw_update(pv, gv, mv, vv, c);
-  P::store(p, pv);
-  Float32::store(m, mv);
-  Float32::store(v, vv);
-}
+using IVec = __m256i;
+inline IVec iset1(uint32_t x) { return _mm256_set1_epi32(static_cast<int>(x)); }
+inline IVec iadd(IVec a, IVec b) { return _mm256_add_epi32(a, b); }
+inline IVec imul(IVec a, IVec b) { return _mm256_mullo_epi32(a, b); }
+inline IVec ixor(IVec a, IVec b) { return _mm256_xor_si256(a, b); }
+template <int k>
+inline IVec isrl(IVec a) { return _mm256_srli_epi32(a, k); }
+inline IVec iota() { return _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7); }
+#include "simd_hash.h"
 
-template <class P>
-void update_range(void* p_raw, const void* g_raw, float* m, float* v, int64_t n,
-                  const StepCoeffs& coeffs) {
-  using Elem = typename P::Elem;
-  auto* p = static_cast<Elem*>(p_raw);
-  const auto* g = static_cast<const Elem*>(g_raw);
-  const CoeffsOf<F32x8> c(coeffs);
-  int64_t i = 0;
-  for (; i + kLanes <= n; i += kLanes) update_lanes<P>(p + i, g + i, m + i, v + i, c);
-  const int64_t rest = n - i;
-  if (rest == 0) return;
-  Elem pb[kLanes] = {}, gb[kLanes] = {};
-  float mb[kLanes] = {}, vb[kLanes] = {};
-  for (int64_t j = 0; j < rest; ++j) {
-    pb[j] = p[i + j];
-    gb[j] = g[i + j];
-    mb[j] = m[i + j];
-    vb[j] = v[i + j];
+float half_bits_to_float(uint16_t h) { return _cvtsh_ss(h); }
+
+struct Isa {
+  using Vec = F32x8;
+  static constexpr int kLanes = avx2::kLanes;
+  static Vec load(const float* a) { return Float32::load(a); }
+  static Vec load(const Bf16* a) { return BFloat16::load(reinterpret_cast<const uint16_t*>(a)); }
+  static Vec load(const Fp16* a) { return Float16::load(reinterpret_cast<const uint16_t*>(a)); }
+  static void store(float* a, Vec x) { Float32::store(a, x); }
+  static void store(Bf16* a, Vec x) { BFloat16::store(reinterpret_cast<uint16_t*>(a), x); }
+  static void store(Fp16* a, Vec x) { Float16::store(reinterpret_cast<uint16_t*>(a), x); }
+
+  static void random_bits(int64_t index0, uint32_t key, uint32_t (&r)[kLanes]) {
+    IVec bits;
+    if (sr_bits_lanes(index0, key, &bits)) {
+      _mm256_storeu_si256(reinterpret_cast<__m256i*>(r), bits);
+    } else {
+      for (int j = 0; j < kLanes; ++j) r[j] = fa_sr_bits(key, static_cast<uint64_t>(index0 + j));
+    }
   }
-  update_lanes<P>(pb, gb, mb, vb, c);
-  for (int64_t j = 0; j < rest; ++j) {
-    p[i + j] = pb[j];
-    m[i + j] = mb[j];
-    v[i + j] = vb[j];
+  static void store_sr(Bf16* a, Vec x, int64_t index0, uint32_t key) {
+    IVec random;
+    if (!sr_bits_lanes(index0, key, &random)) {
+      uint32_t r[kLanes];
+      random_bits(index0, key, r);
+      random = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(r));
+    }
+    const __m256i bits = _mm256_castps_si256(x.v);
+    __m256i out = _mm256_srli_epi32(_mm256_add_epi32(bits, _mm256_and_si256(random, _mm256_set1_epi32(0xffff))), 16);
+    const __m256i nan32 = _mm256_castps_si256(_mm256_cmp_ps(x.v, x.v, _CMP_UNORD_Q));
+    out = _mm256_blendv_epi8(out, _mm256_set1_epi32(0x7fc0), nan32);
+    const __m128i packed = _mm_packus_epi32(_mm256_castsi256_si128(out), _mm256_extracti128_si256(out, 1));
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(a), packed);
   }
-}
+  // float16 stochastic rounding lane by lane (rounding.h): rare enough a mode
+  // that the per-lane scalar code is worth its simplicity.
+  static void store_sr(Fp16* a, Vec x, int64_t index0, uint32_t key) {
+    float f[kLanes];
+    uint32_t r[kLanes];
+    _mm256_storeu_ps(f, x.v);
+    random_bits(index0, key, r);
+    for (int j = 0; j < kLanes; ++j) {
+      if (f[j] != f[j]) {
+        Float16::store(reinterpret_cast<uint16_t*>(a), x);  // NaN lanes: as RNE; others rewritten below
+        break;
+      }
+    }
+    for (int j = 0; j < kLanes; ++j) {
+      if (f[j] != f[j]) continue;
+      const float ax = f[j] < 0.0f ? -f[j] : f[j];
+      const uint16_t rne = _cvtss_sh(ax, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+      const uint16_t mag = fa_fp16_magnitude_sr(ax, rne, r[j], half_bits_to_float);
+      a[j].bits = static_cast<uint16_t>(mag | (std::signbit(f[j]) ? 0x8000u : 0u));
+    }
+  }
+
+  // Norm pass: 16 elements into 16 float64 accumulators (element j -> acc[j]).
+  template <class G>
+  static bool sumsq16(const G* g, float scale, double (&acc)[16]) {
+    const __m256 s = _mm256_set1_ps(scale);
+    bool finite = true;
+    for (int h = 0; h < 2; ++h) {
+      const __m256 u = _mm256_mul_ps(load(g + 8 * h).v, s);
+      finite &= _mm256_movemask_ps(_mm256_cmp_ps(_mm256_sub_ps(u, u), _mm256_setzero_ps(), _CMP_EQ_OQ)) == 0xff;
+      const __m256d lo = _mm256_cvtps_pd(_mm256_castps256_ps128(u));
+      const __m256d hi = _mm256_cvtps_pd(_mm256_extractf128_ps(u, 1));
+      double* a = acc + 8 * h;
+      _mm256_storeu_pd(a, _mm256_add_pd(_mm256_loadu_pd(a), _mm256_mul_pd(lo, lo)));
+      _mm256_storeu_pd(a + 4, _mm256_add_pd(_mm256_loadu_pd(a + 4), _mm256_mul_pd(hi, hi)));
+    }
+    return finite;
+  }
+  static float to_float(float x) { return x; }
+  static float to_float(Bf16 x) {
+    const uint32_t bits = static_cast<uint32_t>(x.bits) << 16;
+    float f;
+    std::memcpy(&f, &bits, sizeof f);
+    return f;
+  }
+  static float to_float(Fp16 x) { return _cvtsh_ss(x.bits); }
+};
 
 // The floor: AdamW's loads and stores, no math (see FloorFn). 8 lanes per step
 // like the update; the tail is plain code (its bytes are negligible).
@@ -86,13 +141,10 @@ void floor_typed(P* p, const P* g, float* m, float* v, int64_t n) {
 }  // namespace
 }  // namespace avx2
 
-void adamw_range_avx2(void* p, const void* g, float* m, float* v, int64_t n, DType dtype,
-                      const StepCoeffs& c) {
-  switch (dtype) {
-    case DType::kFloat32: return avx2::update_range<avx2::Float32>(p, g, m, v, n, c);
-    case DType::kFloat16: return avx2::update_range<avx2::Float16>(p, g, m, v, n, c);
-    case DType::kBFloat16: return avx2::update_range<avx2::BFloat16>(p, g, m, v, n, c);
-  }
+RangeFn range_fn_avx2(unsigned flags, DType p, DType g) { return pick_range<avx2::Isa>(flags, p, g); }
+
+bool sumsq_avx2(const void* g, DType dt, int64_t n, float scale, double (&acc)[16], int& phase) {
+  return sumsq_dispatch<avx2::Isa>(g, dt, n, scale, acc, phase);
 }
 
 void floor_range_avx2(void* p, const void* g, float* m, float* v, int64_t n, DType dtype) {

@@ -1,41 +1,92 @@
-// AVX-512 path: 16 elements per step through the shared adamw_update, the tail
-// of each tensor done by the same code with masked loads/stores (so every element
-// of a tensor gets bit-identical arithmetic, wherever it lies).
+// AVX-512 path: 16 elements per step through the generic body
+// (update_lanes.h) and the shared adamw_update.
 // Built with -mavx512f -mavx512bw -mavx512vl (CMakeLists.txt); run only when
 // isa_supported(Isa::kAvx512) says the CPU has them.
-#include "../common/adamw_math.h"
+#include <cmath>
+
+#include "../common/rounding.h"
 #include "adamw_cpu_paths.h"
 #include "simd_avx512.h"
+#include "update_lanes.h"
 
 namespace fused_adamw {
 namespace cpu {
 namespace avx512 {
 namespace {
 
-template <class P>
-inline void update_lanes(typename P::Elem* p, const typename P::Elem* g, float* m, float* v,
-                         const CoeffsOf<F32x16>& c, Mask k) {
-  F32x16 pv = P::load(p, k), mv = Float32::load(m, k), vv = Float32::load(v, k);
-  const F32x16 gv = P::load(g, k);
-  adamw_update(pv, gv, mv, vv, c);
-  P::store(p, pv, k);
-  Float32::store(m, mv, k);
-  Float32::store(v, vv, k);
-}
+using IVec = __m512i;
+inline IVec iset1(uint32_t x) { return _mm512_set1_epi32(static_cast<int>(x)); }
+inline IVec iadd(IVec a, IVec b) { return _mm512_add_epi32(a, b); }
+inline IVec imul(IVec a, IVec b) { return _mm512_mullo_epi32(a, b); }
+inline IVec ixor(IVec a, IVec b) { return _mm512_xor_si512(a, b); }
+template <int k>
+inline IVec isrl(IVec a) { return _mm512_srli_epi32(a, k); }
+inline IVec iota() { return _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15); }
+#include "simd_hash.h"
 
-template <class P>
-void update_range(void* p_raw, const void* g_raw, float* m, float* v, int64_t n,
-                  const StepCoeffs& coeffs) {
-  auto* p = static_cast<typename P::Elem*>(p_raw);
-  const auto* g = static_cast<const typename P::Elem*>(g_raw);
-  const CoeffsOf<F32x16> c(coeffs);
-  int64_t i = 0;
-  for (; i + kLanes <= n; i += kLanes) update_lanes<P>(p + i, g + i, m + i, v + i, c, kAllLanes);
-  if (i < n) {
-    const Mask tail = static_cast<Mask>((1u << (n - i)) - 1u);
-    update_lanes<P>(p + i, g + i, m + i, v + i, c, tail);
+float half_bits_to_float(uint16_t h) { return _cvtsh_ss(h); }
+
+struct Isa {
+  using Vec = F32x16;
+  static constexpr int kLanes = avx512::kLanes;
+  static Vec load(const float* a) { return Float32::load(a, kAllLanes); }
+  static Vec load(const Bf16* a) { return BFloat16::load(reinterpret_cast<const uint16_t*>(a), kAllLanes); }
+  static Vec load(const Fp16* a) { return Float16::load(reinterpret_cast<const uint16_t*>(a), kAllLanes); }
+  static void store(float* a, Vec x) { Float32::store(a, x, kAllLanes); }
+  static void store(Bf16* a, Vec x) { BFloat16::store(reinterpret_cast<uint16_t*>(a), x, kAllLanes); }
+  static void store(Fp16* a, Vec x) { Float16::store(reinterpret_cast<uint16_t*>(a), x, kAllLanes); }
+
+  static IVec random(int64_t index0, uint32_t key) {
+    IVec bits;
+    if (sr_bits_lanes(index0, key, &bits)) return bits;
+    alignas(64) uint32_t r[kLanes];
+    for (int j = 0; j < kLanes; ++j) r[j] = fa_sr_bits(key, static_cast<uint64_t>(index0 + j));
+    return _mm512_load_si512(r);
   }
-}
+  static void store_sr(Bf16* a, Vec x, int64_t index0, uint32_t key) {
+    const __m512i bits = _mm512_castps_si512(x.v);
+    const __m512i low = _mm512_and_si512(random(index0, key), _mm512_set1_epi32(0xffff));
+    __m512i out = _mm512_srli_epi32(_mm512_add_epi32(bits, low), 16);
+    const Mask nan = _mm512_cmp_ps_mask(x.v, x.v, _CMP_UNORD_Q);
+    out = _mm512_mask_mov_epi32(out, nan, _mm512_set1_epi32(0x7fc0));
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(a), _mm512_cvtepi32_epi16(out));
+  }
+  // float16 stochastic rounding lane by lane (rounding.h).
+  static void store_sr(Fp16* a, Vec x, int64_t index0, uint32_t key) {
+    alignas(64) float f[kLanes];
+    alignas(64) uint32_t r[kLanes];
+    _mm512_store_ps(f, x.v);
+    _mm512_store_si512(r, random(index0, key));
+    Float16::store(reinterpret_cast<uint16_t*>(a), x, kAllLanes);  // NaN lanes keep this (RNE) value
+    for (int j = 0; j < kLanes; ++j) {
+      if (f[j] != f[j]) continue;
+      const float ax = f[j] < 0.0f ? -f[j] : f[j];
+      const uint16_t rne = _cvtss_sh(ax, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+      const uint16_t mag = fa_fp16_magnitude_sr(ax, rne, r[j], half_bits_to_float);
+      a[j].bits = static_cast<uint16_t>(mag | (std::signbit(f[j]) ? 0x8000u : 0u));
+    }
+  }
+
+  // Norm pass: 16 elements into 16 float64 accumulators (element j -> acc[j]).
+  template <class G>
+  static bool sumsq16(const G* g, float scale, double (&acc)[16]) {
+    const __m512 u = _mm512_mul_ps(load(g).v, _mm512_set1_ps(scale));
+    const bool finite = _mm512_cmp_ps_mask(_mm512_sub_ps(u, u), _mm512_setzero_ps(), _CMP_EQ_OQ) == kAllLanes;
+    const __m512d lo = _mm512_cvtps_pd(_mm512_castps512_ps256(u));
+    const __m512d hi = _mm512_cvtps_pd(_mm256_castsi256_ps(_mm512_extracti64x4_epi64(_mm512_castps_si512(u), 1)));
+    _mm512_storeu_pd(acc, _mm512_add_pd(_mm512_loadu_pd(acc), _mm512_mul_pd(lo, lo)));
+    _mm512_storeu_pd(acc + 8, _mm512_add_pd(_mm512_loadu_pd(acc + 8), _mm512_mul_pd(hi, hi)));
+    return finite;
+  }
+  static float to_float(float x) { return x; }
+  static float to_float(Bf16 x) {
+    const uint32_t bits = static_cast<uint32_t>(x.bits) << 16;
+    float f;
+    std::memcpy(&f, &bits, sizeof f);
+    return f;
+  }
+  static float to_float(Fp16 x) { return _cvtsh_ss(x.bits); }
+};
 
 // The floor: AdamW's loads and stores, no math (see FloorFn).
 inline void floor_lanes(float* p, const float* g, float* m, float* v, Mask k) {
@@ -64,13 +115,10 @@ void floor_typed(P* p, const P* g, float* m, float* v, int64_t n) {
 }  // namespace
 }  // namespace avx512
 
-void adamw_range_avx512(void* p, const void* g, float* m, float* v, int64_t n, DType dtype,
-                        const StepCoeffs& c) {
-  switch (dtype) {
-    case DType::kFloat32: return avx512::update_range<avx512::Float32>(p, g, m, v, n, c);
-    case DType::kFloat16: return avx512::update_range<avx512::Float16>(p, g, m, v, n, c);
-    case DType::kBFloat16: return avx512::update_range<avx512::BFloat16>(p, g, m, v, n, c);
-  }
+RangeFn range_fn_avx512(unsigned flags, DType p, DType g) { return pick_range<avx512::Isa>(flags, p, g); }
+
+bool sumsq_avx512(const void* g, DType dt, int64_t n, float scale, double (&acc)[16], int& phase) {
+  return sumsq_dispatch<avx512::Isa>(g, dt, n, scale, acc, phase);
 }
 
 void floor_range_avx512(void* p, const void* g, float* m, float* v, int64_t n, DType dtype) {

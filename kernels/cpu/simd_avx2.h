@@ -32,6 +32,8 @@ inline F32x8 operator*(F32x8 a, F32x8 b) { return _mm256_mul_ps(a.v, b.v); }
 inline F32x8 operator/(F32x8 a, F32x8 b) { return _mm256_div_ps(a.v, b.v); }
 // Found by adamw_update through argument-dependent lookup.
 inline F32x8 fa_sqrt(F32x8 a) { return _mm256_sqrt_ps(a.v); }
+// a > b ? a : b per lane (vmaxps: the second operand where either is NaN), as fa_max(float).
+inline F32x8 fa_max(F32x8 a, F32x8 b) { return _mm256_max_ps(a.v, b.v); }
 
 // 16-bit lanes that are all ones where x is NaN (for blending 8 packed halves).
 inline __m128i nan_mask16(__m256 x) {

@@ -35,6 +35,8 @@ inline F32x16 operator*(F32x16 a, F32x16 b) { return _mm512_mul_ps(a.v, b.v); }
 inline F32x16 operator/(F32x16 a, F32x16 b) { return _mm512_div_ps(a.v, b.v); }
 // Found by adamw_update through argument-dependent lookup.
 inline F32x16 fa_sqrt(F32x16 a) { return _mm512_sqrt_ps(a.v); }
+// a > b ? a : b per lane (vmaxps: the second operand where either is NaN), as fa_max(float).
+inline F32x16 fa_max(F32x16 a, F32x16 b) { return _mm512_max_ps(a.v, b.v); }
 
 // Lanes outside `k` read as 0 and are never written.
 struct Float32 {

@@ -54,6 +54,12 @@ inline unsigned short __bfloat16_as_ushort(__nv_bfloat16 h) { return h.bits; }
 inline float __bfloat162float(__nv_bfloat16 h) { return fused_adamw::bf16_to_float(h.bits); }
 inline __nv_bfloat16 __float2bfloat16_rn(float f) { return __nv_bfloat16{fused_adamw::float_to_bf16(f)}; }
 
+inline unsigned __float_as_uint(float f) {
+  unsigned u;
+  std::memcpy(&u, &f, sizeof u);
+  return u;
+}
+
 namespace cuda_on_cpu {
 
 // Vector accesses, and misaligned ones, since the last reset (the first

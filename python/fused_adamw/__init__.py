@@ -5,6 +5,7 @@
 """
 from ._C import build_info as _native_build_info
 from .optimizer import FusedAdamW
+from .train_step import FusedTrainOneStepCell
 
 try:  # registers FusedAdamW with MindFormers, now or once MindFormers is imported
     from . import mindformers
@@ -12,7 +13,7 @@ except ImportError:
     pass
 
 __version__ = "0.1.0"
-__all__ = ["FusedAdamW", "build_info"]
+__all__ = ["FusedAdamW", "FusedTrainOneStepCell", "build_info"]
 
 
 def build_info():

@@ -14,11 +14,28 @@ from mindspore.nn import Cell
 # group is split into several calls.
 MAX_TENSORS_PER_CALL = 2000
 
+# Each tensor's state slice starts at a multiple of this many elements
+# (kStateAlignElems in kernels/common/adamw_math.h; docs/kernel-interface.md).
+STATE_ALIGN = 32
+
+
+def align_state(n):
+    return -(-n // STATE_ALIGN) * STATE_ALIGN
+
+
+def state_offsets(sizes):
+    """(offsets, total) of tensors of these sizes in a padded flat state."""
+    offsets, total = [], 0
+    for n in sizes:
+        offsets.append(align_state(total))
+        total = offsets[-1] + n
+    return tuple(offsets), total
+
 
 class KernelGroup(NamedTuple):
     indices: Tuple[int, ...]   # parameter indices, ascending, in `parameters` order
     rep: int                   # index whose lr / weight decay the group uses
-    offsets: Tuple[int, ...]   # start of each member's state in the flat buffers
+    offsets: Tuple[int, ...]   # start of each member's state in the flat buffers (padded)
     total: int                 # elements in the flat buffers
 
 
@@ -48,11 +65,8 @@ def plan_kernel_groups(opt, max_tensors=MAX_TENSORS_PER_CALL, split_by_dtype=Fal
     for indices in members.values():
         for start in range(0, len(indices), max_tensors):
             chunk = tuple(indices[start:start + max_tensors])
-            offsets, total = [], 0
-            for i in chunk:
-                offsets.append(total)
-                total += opt.parameters[i].size
-            groups.append(KernelGroup(chunk, chunk[0], tuple(offsets), total))
+            offsets, total = state_offsets(opt.parameters[i].size for i in chunk)
+            groups.append(KernelGroup(chunk, chunk[0], offsets, total))
     return groups
 
 

@@ -140,9 +140,10 @@ def check_gradient_specs(specs, grad_specs):
         if tuple(grad_shape) != tuple(shape):
             raise ValueError(f"For 'FusedAdamW', the gradient of parameter '{name}' has shape "
                              f"{tuple(grad_shape)}, but the parameter has shape {tuple(shape)}.")
-        if grad_dtype != dtype:
+        # float32 gradients for 16-bit parameters are MindFormers' pairing after its unscale.
+        if grad_dtype != dtype and grad_dtype != mstype.float32:
             raise TypeError(f"For 'FusedAdamW', the gradient of parameter '{name}' has dtype {grad_dtype}, "
-                            f"but the parameter has dtype {dtype}; they must match.")
+                            f"but the parameter has dtype {dtype}; it must be the parameter's dtype or float32.")
 
 
 # Static (shape, dtype) of each gradient, None for a missing one; a Map over the

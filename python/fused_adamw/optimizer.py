@@ -17,8 +17,9 @@ from mindspore.nn.optim.optimizer import Optimizer, opt_init_args_register
 from mindspore.ops import functional as F
 
 from . import _C
-from ._custom_op import make_group_op
+from ._custom_op import MASTER, make_group_op, make_norm_op
 from ._groups import as_slice, locate_states, plan_kernel_groups
+from ._options import check_options, group_flags, is_16bit, state_device
 from ._state_view import FlatStateView
 from . import _guard as guard
 from ._layout import layout_mismatch, layout_record, state_name, state_tag
@@ -49,6 +50,17 @@ class FusedAdamW(Optimizer):
         betas: two floats in (0, 1). Default (0.9, 0.999).
         eps: float > 0, added after the square root. Default 1e-8.
         weight_decay: float/int >= 0 (or, inside a group, a Cell for dynamic decay). Default 0.0.
+        use_fused: accepted for MindFormers 2.0 compatibility (FusedAdamW is always fused).
+        amsgrad: keep ``max_exp_avg_sq`` and divide by its root (torch.optim.AdamW's meaning).
+        maximize: ascend the objective (the gradient is negated), as torch.optim.AdamW.
+        swap: keep the flat states in host memory (``Parameter(device="CPU")``) where the device
+            has memory of its own (GPU/Ascend), as MindFormers' swap; no effect on the CPU target.
+        master_weights: float32 master copies of float16/bfloat16 parameters (flat per group,
+            ``master``); the kernel updates the master and writes the parameter as its RNE rounding.
+        stochastic_rounding: 16-bit parameters without masters are written back with stochastic
+            rounding (bits from (seed, step, element index): reproducible, thread-count independent).
+        state_dtype: mindspore.float32 (default) or mindspore.bfloat16 for exp_avg / exp_avg_sq.
+        seed: int in [0, 2**63), the stochastic-rounding seed.
 
     Inputs:
         gradients (tuple[Tensor]): one per parameter, in ``parameters`` order, each with its
@@ -65,7 +77,11 @@ class FusedAdamW(Optimizer):
     """
 
     @opt_init_args_register
-    def __init__(self, params, learning_rate=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0):
+    def __init__(self, params, learning_rate=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0,
+                 use_fused=False, amsgrad=False, maximize=False, swap=False, *, master_weights=False,
+                 stochastic_rounding=False, state_dtype=mstype.float32, seed=0):
+        options = check_options(self.cls_name, use_fused, amsgrad, maximize, swap, master_weights,
+                                stochastic_rounding, state_dtype, seed)
         check_hyper_params(betas, eps, weight_decay, self.cls_name)
         check_learning_rate_value(learning_rate, self.cls_name)
         check_params_argument(params, self.cls_name)
@@ -75,13 +91,24 @@ class FusedAdamW(Optimizer):
         self.betas = (float(betas[0]), float(betas[1]))
         self.eps_value = float(eps)
         self._hyper = Tensor(np.array([betas[0], betas[1], eps], np.float32))
+        self.options = options
+        # grad_scale, grad_clip, skip: a plain step scales nothing (maximize: negates) and skips nothing.
+        self._grad_sign = -1.0 if options.maximize else 1.0
+        self._grad_ctl = Tensor(np.array([self._grad_sign, 1.0, 0.0], np.float32))
+        self._rng = Tensor(np.array([options.seed, 0], np.int64))  # seed, index base
 
-        groups = plan_kernel_groups(self, split_by_dtype=ms.get_context("device_target") == "Ascend")
+        # Master weights need 16-bit parameters in groups of their own (the Ascend operator
+        # needs one dtype per call anyway).
+        split = ms.get_context("device_target") == "Ascend" or options.master_weights
+        groups = plan_kernel_groups(self, split_by_dtype=split)
         self._num_groups = len(groups)
         self._group_indices = tuple(g.indices for g in groups)
         self._group_runs = tuple(as_slice(g.indices) for g in groups)
         self._group_reps = tuple(g.rep for g in groups)
-        self._group_ops = tuple(make_group_op(len(g.indices)) for g in groups)
+        self._group_flags = tuple(group_flags(options, [self.parameters[i].dtype for i in g.indices])
+                                  for g in groups)
+        self._group_ops = tuple(make_group_op(len(g.indices), flags=f) for g, f in zip(groups, self._group_flags))
+        self._norm_op = make_norm_op()
         self._group_wd_dynamic = tuple(self._wd_is_dynamic(g.rep) for g in groups)
         self._group_wd_fixed = tuple(Tensor(self._wd_value(g.rep), mstype.float32) for g in groups)
         self._lr_errors = tuple(f"For 'FusedAdamW', the learning rate of parameter group {k} "
@@ -98,16 +125,40 @@ class FusedAdamW(Optimizer):
         self.state_layout = ParameterTuple((Parameter(Tensor(self._layout_record), requires_grad=False,
                                                       name=state_name(tag, "layout", None)),))
         self._put_first(self.state_layout[0])
-        self.exp_avg_flat = ParameterTuple(self._zeros(g.total, state_name(tag, "exp_avg", k))
+        device = state_device(options)
+        self.exp_avg_flat = ParameterTuple(self._zeros(g.total, state_name(tag, "exp_avg", k), state_dtype, device)
                                            for k, g in enumerate(groups))
-        self.exp_avg_sq_flat = ParameterTuple(self._zeros(g.total, state_name(tag, "exp_avg_sq", k))
-                                              for k, g in enumerate(groups))
+        self.exp_avg_sq_flat = ParameterTuple(self._zeros(g.total, state_name(tag, "exp_avg_sq", k), state_dtype,
+                                                          device) for k, g in enumerate(groups))
+        self.max_exp_avg_sq_flat = ParameterTuple(
+            self._zeros(g.total, state_name(tag, "max_exp_avg_sq", k), state_dtype, device)
+            for k, g in enumerate(groups) if options.amsgrad)
+        # Masters exist for the groups that run the master variant; initialised from the parameters.
+        self._master_index = []
+        masters = []
+        for k, g in enumerate(groups):
+            if self._group_flags[k] & MASTER:
+                self._master_index.append(len(masters))
+                masters.append(self._master_from_params(g, state_name(tag, "master", k), device))
+            else:
+                self._master_index.append(-1)
+        self._master_index = tuple(self._master_index)
+        self.master_flat = ParameterTuple(masters)
         where = locate_states(groups, len(self.parameters))
         self.exp_avg = FlatStateView(self.exp_avg_flat, where, self.parameters, "adam_m")
         self.exp_avg_sq = FlatStateView(self.exp_avg_sq_flat, where, self.parameters, "adam_v")
+        # amsgrad's max_exp_avg_sq (MindFormers' fused AdamW names it so) and the master weights,
+        # per parameter like exp_avg; a parameter without a master (float32) maps to None.
+        if options.amsgrad:
+            self.max_exp_avg_sq = FlatStateView(self.max_exp_avg_sq_flat, where, self.parameters, "max_exp_avg_sq")
+        master_where = [None if w is None or self._master_index[w[0]] < 0 else (self._master_index[w[0]], w[1])
+                        for w in where]
+        if any(w is not None for w in master_where):
+            self.master = FlatStateView(self.master_flat, master_where, self.parameters, "master")
         self._grad_specs = tuple((p.name, tuple(p.shape), p.dtype) for p in self.parameters)
         guard.own(self, [(p, "parameter", None) for p in self.parameters]
-                  + [(f, "optimizer state", None) for f in self.exp_avg_flat + self.exp_avg_sq_flat]
+                  + [(f, "optimizer state", None) for f in self.exp_avg_flat + self.exp_avg_sq_flat
+                     + self.max_exp_avg_sq_flat + self.master_flat]
                   + [(self.global_step, "global_step", None),
                      (self.state_layout[0], "layout record", self._check_layout)])
 
@@ -135,8 +186,16 @@ class FusedAdamW(Optimizer):
             _C.set_num_threads(min(int(threads), _C.openmp_max_threads()))
 
     @staticmethod
-    def _zeros(n, name):
-        return Parameter(Tensor(np.zeros(n, np.float32)), name=name, requires_grad=False)
+    def _zeros(n, name, dtype=mstype.float32, device=None):
+        return Parameter(Tensor(np.zeros(n, np.float32), dtype), name=name, requires_grad=False, device=device)
+
+    def _master_from_params(self, group, name, device):
+        """A group's float32 master buffer (padded layout), initialised from its parameters."""
+        flat = np.zeros(group.total, np.float32)
+        for i, offset in zip(group.indices, group.offsets):
+            param = self.parameters[i]
+            flat[offset:offset + param.size] = F.cast(param, mstype.float32).asnumpy().reshape(-1)
+        return Parameter(Tensor(flat), name=name, requires_grad=False, device=device)
 
     def _wd_is_dynamic(self, i):
         return bool(self.dynamic_weight_decay and (not self.is_group or self.dynamic_decay_flags[i]))
@@ -193,20 +252,90 @@ class FusedAdamW(Optimizer):
                              f"optimizer.global_step.set_data(...).")
         return lrs
 
-    def construct(self, gradients):
-        check_gradients(self._grad_specs, gradients)
+    def _states(self, k):
+        """The flat state inputs of kernel group k, in the variant's argument order."""
+        states = (self.exp_avg_flat[k], self.exp_avg_sq_flat[k])
+        if self.options.amsgrad:
+            states = states + (self.max_exp_avg_sq_flat[k],)
+        if self._master_index[k] >= 0:
+            states = states + (self.master_flat[self._master_index[k]],)
+        return states
+
+    def _lrs_wds(self):
         lrs = ()
         wds = ()
         for k in range(self._num_groups):
             lrs = lrs + (self._group_lr(k),)
             wds = wds + (self._group_wd(k),)
-        lrs = self._checked(lrs, wds)
-        # Everything is checked: from here on the step is applied whole.
-        self.assignadd(self.global_step, self.global_step_increase_tensor)
+        return self._checked(lrs, wds), wds
+
+    def _apply(self, gradients, lrs, wds, grad_ctl):
+        """One kernel call per group, after global_step was advanced."""
         outs = ()
         for k in range(self._num_groups):
             params = self._take(self._parameters, k)
             grads = self._take(gradients, k)
-            outs = outs + (self._group_ops[k](lrs[k], wds[k], self.global_step, self._hyper, *params, *grads,
-                                              self.exp_avg_flat[k], self.exp_avg_sq_flat[k]),)
+            outs = outs + (self._group_ops[k](lrs[k], wds[k], self.global_step, self._hyper, grad_ctl,
+                                              self._rng, *params, *grads, *self._states(k)),)
         return outs
+
+    def construct(self, gradients):
+        check_gradients(self._grad_specs, gradients)
+        lrs, wds = self._lrs_wds()
+        # Everything is checked: from here on the step is applied whole.
+        self.assignadd(self.global_step, self.global_step_increase_tensor)
+        return self._apply(gradients, lrs, wds, self._grad_ctl)
+
+    def grad_norm(self, gradients, grad_scale):
+        """Pass 1 of the whole step: (global norm of the unscaled gradients, float32; whether
+        any unscaled gradient is NaN/Inf, bool). `grad_scale` is a float32 [1] Tensor
+        (1/loss_scale). Deterministic: float64 chunk sums in a fixed order (adamw_cpu.h)."""
+        total = F.zeros((), mstype.float64)
+        bad = F.zeros((), mstype.float64)
+        for k in range(self._num_groups):
+            out = self._norm_op(grad_scale, *self._take(gradients, k))
+            total = total + out[0]
+            bad = bad + out[1]
+        return F.cast(F.sqrt(total), mstype.float32), bad > 0.0
+
+    def fused_step(self, gradients, loss_scale=None, max_grad_norm=None, skip_norm_threshold=None):
+        """The whole optimizer step in two passes, decided on the device (no host sync):
+        gradients are unscaled by float32 1/loss_scale; pass 1 gives the global norm and the
+        overflow flag; clipping multiplies every gradient by ClipGradNorm's coefficient
+        min(1, max_norm / (max(norm, max_norm) + 1e-6)) (also below max_norm, as MindFormers);
+        the step is skipped (nothing written, global_step unchanged) on overflow, or when
+        skip_norm_threshold is given and norm >= threshold. Pass 2 is the AdamW kernel with
+        those factors folded into its gradient read.
+
+        Args:
+            gradients: tuple of gradients in `parameters` order (float32 allowed for 16-bit params).
+            loss_scale: None or a float32 scalar/[1] Tensor (or number). max_grad_norm: None (no
+                clipping) or a number > 0. skip_norm_threshold: None or a number > 0.
+
+        Returns:
+            (applied: bool Tensor, global_norm: float32 Tensor, overflow: bool Tensor).
+        """
+        check_gradients(self._grad_specs, gradients)
+        one = F.ones((1,), mstype.float32)
+        if loss_scale is None:
+            inv_scale = one
+        else:
+            inv_scale = F.reciprocal(F.cast(F.reshape(loss_scale, (1,)), mstype.float32))
+        global_norm, overflow = self.grad_norm(gradients, inv_scale)
+        if max_grad_norm is None:
+            clip = one
+        else:
+            max_norm = F.cast(max_grad_norm, mstype.float32)
+            clip = F.minimum(one, max_norm / (F.maximum(global_norm, max_norm) + 1e-6))
+            clip = F.reshape(clip, (1,))
+        skip = overflow
+        if skip_norm_threshold is not None:
+            skip = skip | F.logical_not(global_norm < skip_norm_threshold)
+        skip_f = F.reshape(F.cast(skip, mstype.float32), (1,))
+        grad_ctl = F.concat((inv_scale * self._grad_sign, clip, skip_f))
+        lrs, wds = self._lrs_wds()
+        # A skipped step leaves global_step where it was (MindFormers runs no optimizer then).
+        self.assignadd(self.global_step, F.cast(1.0 - skip_f, mstype.int32))
+        outs = self._apply(gradients, lrs, wds, grad_ctl)
+        applied = F.depend(F.logical_not(skip), outs)
+        return applied, global_norm, overflow

@@ -34,16 +34,18 @@ def mindformers_wheel():
     return wheels[0]
 
 
-def load_mindformers_adamw_module():
-    """MindFormers' own `mindformers/core/optim/adamw.py`, imported as a standalone module."""
-    name = "_mindformers_adamw_reference"
+def load_mindformers_file(member):
+    """One file of the MindFormers 2.0.0 wheel (e.g. 'mindformers/core/optim/adamw.py'),
+    imported as a standalone module. Only files that import nothing but mindspore and numpy
+    load this way (adamw.py, clip_grad.py)."""
+    name = "_mindformers_reference_" + member.replace("/", "_").replace(".py", "")
     if name in sys.modules:
         return sys.modules[name]
     wheel = mindformers_wheel()
-    target = wheel.parent / "adamw.py"
+    target = wheel.parent / member.replace("/", "_")
     if not target.exists():
         with zipfile.ZipFile(wheel) as zf:
-            target.write_bytes(zf.read(_ADAMW_MEMBER))
+            target.write_bytes(zf.read(member))
     spec = importlib.util.spec_from_file_location(name, target)
     module = importlib.util.module_from_spec(spec)
     sys.modules[name] = module
@@ -51,6 +53,16 @@ def load_mindformers_adamw_module():
     return module
 
 
+def load_mindformers_adamw_module():
+    """MindFormers' own `mindformers/core/optim/adamw.py`, imported as a standalone module."""
+    return load_mindformers_file(_ADAMW_MEMBER)
+
+
 def mindformers_adamw_class():
     """The `AdamW` optimizer class of MindFormers 2.0.0."""
     return load_mindformers_adamw_module().AdamW
+
+
+def mindformers_clip_grad_norm_class():
+    """MindFormers 2.0.0's `ClipGradNorm` (mindformers/core/clip_grad.py)."""
+    return load_mindformers_file("mindformers/core/clip_grad.py").ClipGradNorm

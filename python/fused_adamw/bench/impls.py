@@ -1,10 +1,15 @@
-"""The implementations the benchmark (fused_adamw.bench) times, side by side.
+"""The implementations the benchmark times, side by side, and the memory floor.
 
 Each entry builds its own copy of a parameter set (params, grads, states) and
 returns a `step()` that performs one optimizer step and waits for it to finish
 (MindSpore may run ops asynchronously: we synchronise before the clock is read).
 Hyper-parameters are the same everywhere: lr 1e-3, betas (0.9, 0.999), eps 1e-8,
 weight decay 0.1. Gradients are made once and reused, so only the update is timed.
+
+Adding an implementation: a builder `build(pset, dtype, threads) -> (step, close)`
+(or, for a MindSpore optimizer, `_ms_builder(make_optimizer, mode)`) and one `Impl`
+line in `all_impls()`; a named selection for `--impls` is one line in SUITES.
+bench/NOTES.md has the details.
 """
 import gc
 from dataclasses import dataclass, field
@@ -12,7 +17,7 @@ from typing import Callable
 
 import numpy as np
 
-from . import _C
+from .. import _C
 
 LR, BETAS, EPS, WD = 1e-3, (0.9, 0.999), 1e-8, 0.1
 
@@ -23,12 +28,17 @@ class Unavailable(Exception):
 
 @dataclass
 class Impl:
-    key: str
-    label: str
-    group: str                      # "floor", "ours" or "peer"
+    key: str                        # what --impls takes
+    label: str                      # the table's and the plot's name
+    group: str                      # "ours" or "peer"
     build: Callable                 # build(pset, dtype, threads) -> (step, close)
     # Bytes resident per parameter (all copies and states), to skip a set that does not fit.
     bytes_per_param: dict = field(default_factory=lambda: {"float32": 16, "bfloat16": 12})
+    # In the default selection (the "default" suite).
+    default: bool = True
+    # Quick mode runs it on the GPT-like set only: in graph mode its compile time grows with
+    # the tensor count (1,000 tensors: tens of seconds) and its steps are slow.
+    quick_gpt_only: bool = False
 
 
 # ---------------------------------------------------------------- data
@@ -112,15 +122,13 @@ def _ms_group(pset, dtype):
     return params, tuple(grads)
 
 
-def _ms_wait(out):
-    """Returns once the step is done: ms.runtime.synchronize() does not support the CPU
-    device, so drain PyNative's queue and read one output back."""
-    from mindspore.common.api import _pynative_executor
-    _pynative_executor.sync()
-    while isinstance(out, (tuple, list)) and out:
-        out = out[-1]
-    if hasattr(out, "asnumpy"):
-        out.asnumpy()
+def _ms_wait(param):
+    """Returns once the step is done. `ms.runtime.synchronize()` is documented for Ascend
+    and GPU only (on the CPU its first call logs an error and returns at once), and an
+    optimizer's output may be a Python bool; but `Tensor.asnumpy()` drains MindSpore's
+    whole queue of pending ops before it reads (measured: as long a wait as the private
+    PyNative `sync()`), and for a Parameter it shares storage, so it costs no copy."""
+    param.asnumpy()
 
 
 def _graph_step_cell(opt, grads):
@@ -153,10 +161,12 @@ def _ms_builder(make_optimizer, mode):
             cell = _graph_step_cell(opt, grads)
 
             def step():
-                _ms_wait(cell())
+                cell()
+                _ms_wait(params[-1])
         else:
             def step():
-                _ms_wait(opt(grads))
+                opt(grads)
+                _ms_wait(params[-1])
 
         def close():
             nonlocal opt, params, grads
@@ -167,9 +177,13 @@ def _ms_builder(make_optimizer, mode):
     return build
 
 
-def _fused_adamw(params):
-    from .optimizer import FusedAdamW
-    return FusedAdamW(params, learning_rate=LR, betas=BETAS, eps=EPS, weight_decay=WD)
+def fused_adamw(**options):
+    """A FusedAdamW factory for _ms_builder; `options` are extra constructor arguments, so a
+    row for a new option is `_ms_builder(fused_adamw(option=value), "graph")`."""
+    def make(params):
+        from ..optimizer import FusedAdamW
+        return FusedAdamW(params, learning_rate=LR, betas=BETAS, eps=EPS, weight_decay=WD, **options)
+    return make
 
 
 def _ms_adam_weight_decay(params):
@@ -240,24 +254,48 @@ def build_deepspeed(pset, dtype, threads):
 # ---------------------------------------------------------------- the table
 
 def all_impls():
+    """Every implementation, in table order (the floor is not one: it is always measured)."""
     ms_mem = {"float32": 32, "bfloat16": 24}   # composite ops keep temporaries
+    ours_mem = {"float32": 20, "bfloat16": 16}
     return [
-        Impl("floor", "memory floor (AdamW's bytes, no math)", "floor", build_floor),
         Impl("direct", "fused_adamw kernel, direct call", "ours", build_direct),
-        Impl("fused_graph", "FusedAdamW GRAPH_MODE", "ours", _ms_builder(_fused_adamw, "graph"),
-             {"float32": 20, "bfloat16": 16}),
-        Impl("fused_pynative", "FusedAdamW PYNATIVE_MODE", "ours",
-             _ms_builder(_fused_adamw, "pynative"), {"float32": 20, "bfloat16": 16}),
+        Impl("fused_graph", "FusedAdamW GRAPH_MODE", "ours", _ms_builder(fused_adamw(), "graph"), ours_mem),
+        Impl("fused_pynative", "FusedAdamW PYNATIVE_MODE", "ours", _ms_builder(fused_adamw(), "pynative"),
+             ours_mem),
         Impl("torch_fused", "torch.optim.AdamW(fused=True)", "peer", build_torch_fused),
         Impl("deepspeed", "DeepSpeedCPUAdam(adamw_mode=True)", "peer", build_deepspeed),
         Impl("ms_adamweightdecay_graph", "mindspore.nn.AdamWeightDecay GRAPH", "peer",
-             _ms_builder(_ms_adam_weight_decay, "graph"), ms_mem),
+             _ms_builder(_ms_adam_weight_decay, "graph"), ms_mem, quick_gpt_only=True),
         Impl("ms_experimental_adamw_graph", "mindspore.experimental.optim.AdamW GRAPH", "peer",
-             _ms_builder(_ms_experimental_adamw, "graph"), ms_mem),
+             _ms_builder(_ms_experimental_adamw, "graph"), ms_mem, quick_gpt_only=True),
         Impl("mindformers_adamw_graph", "MindFormers AdamW GRAPH", "peer",
-             _ms_builder(_mindformers_adamw, "graph"), ms_mem),
+             _ms_builder(_mindformers_adamw, "graph"), ms_mem, quick_gpt_only=True),
         Impl("ms_adamweightdecay_pynative", "mindspore.nn.AdamWeightDecay PYNATIVE", "peer",
-             _ms_builder(_ms_adam_weight_decay, "pynative"), ms_mem),
+             _ms_builder(_ms_adam_weight_decay, "pynative"), ms_mem, default=False, quick_gpt_only=True),
         Impl("mindformers_adamw_pynative", "MindFormers AdamW PYNATIVE", "peer",
-             _ms_builder(_mindformers_adamw, "pynative"), ms_mem),
+             _ms_builder(_mindformers_adamw, "pynative"), ms_mem, default=False, quick_gpt_only=True),
     ]
+
+
+# Named selections `--impls` takes besides single keys: name -> keys (table order kept).
+SUITES = {
+    "default": lambda impls: [i.key for i in impls if i.default],
+    "all": lambda impls: [i.key for i in impls],
+}
+
+
+def select(spec, impls=None):
+    """The implementations `spec` names: comma-separated keys and/or SUITES names. "floor"
+    is accepted and ignored (the floor is always measured). Raises ValueError on an unknown name."""
+    impls = all_impls() if impls is None else impls
+    known = {i.key: i for i in impls}
+    keys = []
+    for name in (n.strip() for n in spec.split(",")):
+        if name in SUITES:
+            keys += SUITES[name](impls)
+        elif name in known:
+            keys.append(name)
+        elif name and name != "floor":
+            raise ValueError(f"unknown implementation {name!r}; known: {', '.join(known)}; "
+                             f"suites: {', '.join(SUITES)}")
+    return [known[k] for k in dict.fromkeys(keys)]

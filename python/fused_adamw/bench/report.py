@@ -1,9 +1,10 @@
-"""Output of the benchmark (fused_adamw.bench): the table, the issue's targets
-checked against one run, the JSON file and the PNG plot.
+"""Output of the benchmark: the tables, the issue's targets checked against one run,
+the JSON file and the PNG plot.
 
 Every ratio here compares two measurements taken in the same process, minutes
 apart at most: on a shared 2-core VM bandwidth drifts 1.5x between runs, so
-absolute milliseconds from different runs must not be compared.
+absolute milliseconds from different runs must not be compared. Each table has
+one floor (runner.py) and every "x floor" divides it.
 """
 import json
 
@@ -43,7 +44,7 @@ def add_speedups(results):
     """Adds to each result how many times faster our two fast paths are than it."""
     for rows in _by_set(results).values():
         for r in rows.values():
-            if not _ok(r):
+            if not _ok(r) or r["impl"] == "floor":
                 continue
             for ours in ("direct", OURS):
                 if _ok(rows.get(ours)):
@@ -72,6 +73,8 @@ def check_targets(results):
                 continue
             met = value <= bound if what == "overhead_ms" else value >= bound
             entry.update(set=any_row["set"], value=round(value, 3), status="met" if met else "MISSED")
+            if what == "x_floor" and other.get("below_floor"):
+                entry["below_floor"] = True
             break
         out.append(entry)
     return out
@@ -79,6 +82,9 @@ def check_targets(results):
 
 def _fmt(x, spec):
     return format(x, spec) if x is not None else "-"
+
+
+BELOW_FLOOR = "<< BELOW FLOOR: noise"
 
 
 def format_table(results):
@@ -89,7 +95,8 @@ def format_table(results):
         head = f"{set_label}, {dtype} ({first['count']} tensors, {first['numel']:,} params, " \
                f"{first['bytes_per_param']} B/param)"
         if _ok(floor):
-            head += f"  floor {floor['ms']:.2f} ms = {floor['gbps']:.1f} GB/s"
+            head += f"  floor {floor['ms']:.2f} ms = {floor['gbps']:.1f} GB/s " \
+                    f"(fastest of {floor['floor_blocks']} blocks, {floor['reps']} passes)"
         lines += ["", head,
                   f"  {'implementation':44} {'ms/step':>9} {'GB/s':>7} {'x floor':>8} "
                   f"{'kernel x':>9} {'FusedAdamW-G x':>15}"]
@@ -98,8 +105,14 @@ def format_table(results):
                 lines.append(f"  {r['label']:44} {r['status']}: {r.get('reason', '')[:110]}")
                 continue
             lines.append(f"  {r['label']:44} {r['ms']:9.2f} {r['gbps']:7.1f} {_fmt(r.get('x_floor'), '8.3f')} "
-                         f"{_fmt(r.get('speedup_direct'), '9.2f')} {_fmt(r.get('speedup_' + OURS), '15.2f')}")
-    lines += ["", "x floor: floor ms / ms, floor timed just before and after that implementation (1.0 = memory bound).",
+                         f"{_fmt(r.get('speedup_direct'), '9.2f')} {_fmt(r.get('speedup_' + OURS), '15.2f')}"
+                         + (f"  {BELOW_FLOOR}" if r.get("below_floor") else ""))
+    lines += ["", "x floor: the table's floor ms / the row's ms (1.0 = the step costs what its memory traffic costs). "
+                  "The floor is",
+              "  timed in blocks around every implementation; the table's floor is the fastest block's median.",
+              f"{BELOW_FLOOR}: the row ran faster than the floor, which no AdamW step can really do: the machine's "
+              "speed moved",
+              "  during the run (read the row as ~1.0x floor, not better).",
               "kernel x / FusedAdamW-G x: how many times faster the direct kernel / FusedAdamW GRAPH is than the row.",
               "GB/s counts AdamW's own traffic (28 B/param fp32; 22 B/param bf16 params with fp32 states) for every row."]
     return "\n".join(lines)
@@ -109,6 +122,8 @@ def format_targets(targets):
     lines = ["", "Targets (issue 3), this run:"]
     for t in targets:
         value = f"{t['value']:.3f} on {t['set']}" if "value" in t else ""
+        if t.get("below_floor"):
+            value += f"  {BELOW_FLOOR}"
         lines.append(f"  [{t['status']:>12}] {t['target']}: {value}")
     return "\n".join(lines)
 
@@ -118,40 +133,78 @@ def write_json(path, meta, results, targets):
         json.dump({"meta": meta, "results": results, "targets": targets}, f, indent=1)
 
 
-def write_plot(path, results):
-    """GB/s of each implementation, grouped by parameter set and dtype (log scale)."""
+def plot_title(meta):
+    """The plot's second title line: what kind of run, on what, under what load."""
+    isa = (meta.get("build_info") or {}).get("cpu", {}).get("isa", "?")
+    load = meta.get("loadavg_start", [None])[0], (meta.get("loadavg_end") or [None])[0]
+    load_text = "/".join("?" if x is None else f"{x:.1f}" for x in load)
+    return (f"{'quick' if meta.get('quick') else 'full'} run, {meta.get('threads', '?')} threads, ISA {isa}, "
+            f"load average {load_text} (start/end)\n{meta.get('cpu', '')}, {meta.get('date', '')}")
+
+
+def plot_bars(results):
+    """What the plot draws, per set (in order): [(key, label, gbps or None, below_floor)] for
+    every implementation of the run; gbps None = not run or failed there ("n/a")."""
+    sets = _by_set(results)
+    impls = []
+    for rows in sets.values():
+        for k, r in rows.items():
+            if k not in [i for i, _ in impls]:
+                impls.append((k, r["label"]))
+    bars = {}
+    for name, rows in sets.items():
+        bars[name] = []
+        for key, label in impls:
+            r = rows.get(key)
+            bars[name].append((key, label, r["gbps"] if _ok(r) else None, bool(r and r.get("below_floor"))))
+    return bars
+
+
+def write_plot(path, results, meta):
+    """GB/s of each implementation, grouped by parameter set and dtype (log scale); "n/a"
+    where an implementation did not run, "<floor" on a bar that beat its table's floor."""
     try:
         import matplotlib
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
+        from matplotlib.patches import Patch
     except ImportError:
         return "matplotlib not installed: no plot (pip install 'fused-adamw[bench]')"
-    sets = _by_set(results)
-    set_names = [f"{s}\n{d}" for s, d in sets]
-    impls = []
-    for rows in sets.values():
-        for k, r in rows.items():
-            if _ok(r) and k not in [i for i, _ in impls]:
-                impls.append((k, r["label"]))
+    bars = plot_bars(results)
+    impls = [(key, label) for key, label, _, _ in next(iter(bars.values()))] if bars else []
     width = 0.85 / max(1, len(impls))
-    fig, ax = plt.subplots(figsize=(max(8, 1.6 * len(sets) + 3), 5.5))
+    fig, ax = plt.subplots(figsize=(max(9, 1.6 * len(bars) + 4), 6.2))
     cmap = plt.get_cmap("tab20")
+    values = [g for group in bars.values() for _, _, g, _ in group if g]
+    bottom, top = (min(values) / 3, max(values) * 3) if values else (0.1, 10)
+    handles = []
     for j, (key, label) in enumerate(impls):
+        color = "0.35" if key == "floor" else cmap(j % 20)
         xs, ys = [], []
-        for i, rows in enumerate(sets.values()):
-            r = rows.get(key)
-            if _ok(r):
-                xs.append(i + (j - (len(impls) - 1) / 2) * width)
-                ys.append(r["gbps"])
-        ax.bar(xs, ys, width, label=label, color="0.35" if key == "floor" else cmap(j % 20))
+        for i, group in enumerate(bars.values()):
+            x = i + (j - (len(impls) - 1) / 2) * width
+            _, _, gbps, below = group[j]
+            if gbps is None:
+                ax.text(x, bottom * 1.1, "n/a", rotation=90, ha="center", va="bottom", fontsize=7)
+                continue
+            xs.append(x)
+            ys.append(gbps)
+            if below:
+                ax.text(x, gbps * 1.05, "<floor", rotation=90, ha="center", va="bottom", fontsize=7, color="red")
+        ax.bar(xs, ys, width, color=color)
+        handles.append(Patch(color=color, label=label + ("" if xs else " (n/a everywhere)")))
     ax.set_yscale("log")
+    ax.set_ylim(bottom, top)
     ax.set_ylabel("GB/s of AdamW traffic (higher is better)")
-    ax.set_xticks(range(len(sets)))
-    ax.set_xticklabels(set_names, fontsize=8)
-    ax.set_title("AdamW step on CPU: effective bandwidth by implementation and parameter set")
+    ax.set_xticks(range(len(bars)))
+    ax.set_xticklabels([f"{s}\n{d}" for s, d in bars], fontsize=8)
+    ax.set_title("AdamW step on CPU: effective bandwidth by implementation and parameter set\n" + plot_title(meta),
+                 fontsize=9)
     ax.grid(axis="y", which="both", alpha=0.3)
-    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.0, 1.0))
-    fig.tight_layout()
+    ax.legend(handles=handles, fontsize=7, loc="upper left", bbox_to_anchor=(1.0, 1.0))
+    fig.text(0.01, 0.01, 'n/a: not run in this run (quick mode), unavailable or failed (see the table). '
+             '"<floor": faster than its table\'s floor, i.e. noise.', fontsize=7)
+    fig.tight_layout(rect=(0, 0.03, 1, 1))
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return None

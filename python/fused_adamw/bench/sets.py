@@ -1,5 +1,5 @@
-"""Parameter sets for the benchmark (fused_adamw.bench): shapes only; the arrays are
-made by each implementation's runner, one set at a time, so memory holds one copy.
+"""Parameter sets for the benchmark: shapes only; the arrays are made by each
+implementation's builder, one set at a time, so memory holds one copy.
 
 - gpt: a GPT-2-style decoder (token and position embeddings, 16 blocks of
   ln_1, attention qkv/proj, ln_2, MLP fc/proj with their biases, a final norm):
@@ -85,13 +85,23 @@ def small_tensors(count=SMALL_COUNT, total=SMALL_TOTAL, seed=0):
     return ParamSet("small", f"{count} tensors {size_label(total)}", shapes)
 
 
+# The kinds of set `--sets` accepts: name -> (builder, sized). A sized kind is built once per
+# `--sizes` entry (builder(n)); an unsized one once per run (builder()). A new kind is one
+# builder returning a ParamSet and one line here.
+KINDS = {
+    "gpt": (gpt_like, True),
+    "single": (single, True),
+    "small": (small_tensors, False),
+}
+
+
 def make_sets(kinds, sizes):
-    """The parameter sets for `kinds` ("gpt", "single", "small") at each of `sizes`."""
+    """The parameter sets for `kinds` (keys of KINDS) at each of `sizes`."""
+    unknown = [k for k in kinds if k not in KINDS]
+    if unknown:
+        raise ValueError(f"unknown set kind(s) {unknown}; known: {sorted(KINDS)}")
     out = []
     for kind in kinds:
-        if kind == "small":
-            out.append(small_tensors())
-            continue
-        for n in sizes:
-            out.append(gpt_like(n) if kind == "gpt" else single(n))
+        builder, sized = KINDS[kind]
+        out += [builder(n) for n in sizes] if sized else [builder()]
     return out
