@@ -18,7 +18,8 @@ from mindspore.ops import functional as F
 
 from . import _C
 from ._custom_op import MASTER, make_group_op, make_norm_op
-from ._groups import as_slice, locate_states, plan_kernel_groups
+from ._gather import gather, gather_plan
+from ._groups import locate_states, plan_kernel_groups
 from ._options import check_options, group_flags, is_16bit, state_device
 from ._state_view import FlatStateView
 from . import _guard as guard
@@ -103,7 +104,7 @@ class FusedAdamW(Optimizer):
         groups = plan_kernel_groups(self, split_by_dtype=split)
         self._num_groups = len(groups)
         self._group_indices = tuple(g.indices for g in groups)
-        self._group_runs = tuple(as_slice(g.indices) for g in groups)
+        self._group_runs = tuple(gather_plan(g.indices) for g in groups)
         self._group_reps = tuple(g.rep for g in groups)
         self._group_flags = tuple(group_flags(options, [self.parameters[i].dtype for i in g.indices])
                                   for g in groups)
@@ -224,11 +225,8 @@ class FusedAdamW(Optimizer):
         return self._group_wd_fixed[k]
 
     def _take(self, items, k):
-        """The members of kernel group k out of a tuple in `parameters` order."""
-        run = self._group_runs[k]
-        if run is not None:
-            return items[run[0]:run[1]]
-        return tuple([items[i] for i in self._group_indices[k]])
+        """The members of kernel group k out of a tuple in `parameters` order (_gather.py)."""
+        return gather(items, self._group_runs[k])
 
     def _checked(self, lrs, wds):
         """Raises ValueError naming the group if a learning rate or a dynamic weight decay is
