@@ -12,7 +12,7 @@ import pytest
 
 from checkpoint_run import OPTIONS, build, final_state, train
 
-EXTRA_STATES = {"amsgrad": ".max_exp_avg_sq.", "master_weights": ".master."}  # fused_adamw.<tag>.<state>.<k>
+EXTRA_STATES = {"amsgrad": ".max_exp_avg_sq.", "master_weights": ".master."}
 
 
 @pytest.mark.parametrize("option", [o for o in OPTIONS if o != "default"])
@@ -31,8 +31,8 @@ def test_resume_with_option_in_a_fresh_process(rng, tmp_path, option):
     if option in EXTRA_STATES:
         assert any(name.startswith("fused_adamw.") and EXTRA_STATES[option] in name for name in saved), sorted(saved)
     if option == "bf16_states":
-        exp_avg = [name for name in saved if name.startswith("fused_adamw.") and name.endswith(".exp_avg.0")]
-        assert len(exp_avg) == 1 and saved[exp_avg[0]].dtype == ms.bfloat16
+        (exp_avg,) = [v for k, v in saved.items() if k.startswith("fused_adamw.") and k.endswith(".exp_avg.0")]
+        assert exp_avg.dtype == ms.bfloat16
 
     out = str(tmp_path / "resumed.npz")
     here = os.path.dirname(__file__)

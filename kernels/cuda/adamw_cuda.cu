@@ -89,18 +89,21 @@ const char* grad_norm_async(const TensorRef* grads, int count, const float* grad
   if (e != cudaSuccess) return cuda_failure("cudaDeviceGetAttribute(MultiProcessorCount)", e);
   const int device_blocks = sms * (2048 / kNormBlockThreads);  // resident 256-thread blocks (sm_80/sm_90)
   const cudaStream_t s = static_cast<cudaStream_t>(stream);
-  // Scratch: 16 float64 accumulators per chunk (0.8% of float32 gradient bytes)
-  // and the flag, stream-ordered (no host synchronisation; capturable in a CUDA
-  // graph), zeroed on the stream, freed after the last kernel.
+  // Scratch: 16 float64 accumulators and one sum per chunk (0.2% of float32
+  // gradient bytes) and the flag, stream-ordered (no host synchronisation;
+  // capturable in a CUDA graph), zeroed on the stream, freed after the last kernel.
   const int64_t chunks = norm_chunks(grads, count);
   const size_t lane_bytes = static_cast<size_t>(chunks) * kNormLanes * sizeof(double);
+  const size_t sum_bytes = static_cast<size_t>(chunks) * sizeof(double);
+  const size_t bytes = lane_bytes + sum_bytes + sizeof(int);
   void* scratch = nullptr;
-  e = cudaMallocAsync(&scratch, lane_bytes + sizeof(int), s);
+  e = cudaMallocAsync(&scratch, bytes, s);
   if (e != cudaSuccess) return cuda_failure("cudaMallocAsync(norm scratch)", e);
   double* lanes = static_cast<double*>(scratch);
-  int* nonfinite = reinterpret_cast<int*>(static_cast<char*>(scratch) + lane_bytes);
+  double* sums = lanes + chunks * kNormLanes;
+  int* nonfinite = reinterpret_cast<int*>(sums + chunks);
   const char* failure = nullptr;
-  e = cudaMemsetAsync(scratch, 0, lane_bytes + sizeof(int), s);
+  e = cudaMemsetAsync(scratch, 0, bytes, s);
   if (e != cudaSuccess) failure = cuda_failure("cudaMemsetAsync(norm scratch)", e);
   thread_local NormTable table;  // 26 KB of scratch reused by every call of this thread
   auto checked = [](const char* what) -> const char* {
@@ -115,11 +118,11 @@ const char* grad_norm_async(const TensorRef* grads, int count, const float* grad
           return checked("launch of grad_norm_lanes_kernel");
         },
         [&](int grid) {
-          grad_norm_chunks_kernel<<<grid, kNormBlockThreads, 0, s>>>(lanes, chunks);
+          grad_norm_chunks_kernel<<<grid, kNormBlockThreads, 0, s>>>(lanes, sums, chunks);
           return checked("launch of grad_norm_chunks_kernel");
         },
         [&]() {
-          grad_norm_total_kernel<<<1, 1, 0, s>>>(lanes, chunks, nonfinite, out);
+          grad_norm_total_kernel<<<1, 1, 0, s>>>(sums, chunks, nonfinite, out);
           return checked("launch of grad_norm_total_kernel");
         });
   e = cudaFreeAsync(scratch, s);

@@ -8,6 +8,9 @@
 // 16-byte loads/stores of float32 data (8-byte for 16-bit params/grads) where
 // the tensor's arrays are aligned, 4 scalar accesses otherwise, and a scalar
 // tail. All math is float32, through adamw_update (kernels/common/adamw_math.h).
+// One kernel per compile-time variant (adamw_kernel<flags>: amsgrad, fp32
+// master, stochastic rounding, bf16 states; docs/kernel-interface.md); param
+// and gradient dtypes are per tensor and dispatched per chunk.
 #pragma once
 #include <cfloat>
 #include <cmath>
@@ -34,7 +37,7 @@ struct ChunkPtrs {
   float* w;                // master
 };
 
-// Quad i (4 elements from i) or, with kOne, element i alone: load, update with
+// The 4 elements from i (update_one below: element i alone): load, update with
 // adamw_update, store. The variant decides what is read and written:
 // kMaster reads the float32 master of a 16-bit param and writes both (the
 // param as the master's RNE copy); kStochastic writes a 16-bit param with

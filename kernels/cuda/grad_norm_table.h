@@ -13,7 +13,8 @@
 //      lane's elements of the table's part of the chunk to the chunk's
 //      accumulator in scratch (a chunk spanning two tables continues, in the
 //      next launch on the stream, from where the first left it);
-//   2. chunk kernel: each chunk's 16 accumulators summed in lane order;
+//   2. chunk kernel: each chunk's 16 accumulators summed in lane order, into
+//      a compact array of chunk sums;
 //   3. total kernel, one thread: the chunk sums in chunk order, and the flag.
 // Each square is exact in float64 (a float32 has 24 significant bits), so
 // whether a multiply-add is fused does not change the bits either.
@@ -45,7 +46,7 @@ struct NormTable {
 };
 static_assert(sizeof(NormTable) <= 32764, "NormTable exceeds the 32,764-byte kernel-parameter limit");
 
-// Chunks of a group of gradients (the scratch holds kNormLanes doubles per chunk).
+// Chunks of a group of gradients (the scratch holds kNormLanes + 1 doubles per chunk).
 inline int64_t norm_chunks(const TensorRef* grads, int count) {
   int64_t total = 0;
   for (int i = 0; i < count; ++i) total += grads[i].numel;

@@ -127,13 +127,11 @@ class FusedAdamW(Optimizer):
                                                       name=state_name(tag, "layout", None)),))
         self._put_first(self.state_layout[0])
         device = state_device(options)
-        self.exp_avg_flat = ParameterTuple(self._zeros(g.total, state_name(tag, "exp_avg", k), state_dtype, device)
-                                           for k, g in enumerate(groups))
-        self.exp_avg_sq_flat = ParameterTuple(self._zeros(g.total, state_name(tag, "exp_avg_sq", k), state_dtype,
-                                                          device) for k, g in enumerate(groups))
-        self.max_exp_avg_sq_flat = ParameterTuple(
-            self._zeros(g.total, state_name(tag, "max_exp_avg_sq", k), state_dtype, device)
-            for k, g in enumerate(groups) if options.amsgrad)
+        flat = lambda kind, k, g: self._zeros(g.total, state_name(tag, kind, k), state_dtype, device)
+        self.exp_avg_flat = ParameterTuple(flat("exp_avg", k, g) for k, g in enumerate(groups))
+        self.exp_avg_sq_flat = ParameterTuple(flat("exp_avg_sq", k, g) for k, g in enumerate(groups))
+        self.max_exp_avg_sq_flat = ParameterTuple(flat("max_exp_avg_sq", k, g) for k, g in enumerate(groups)
+                                                  if options.amsgrad)
         # Masters exist for the groups that run the master variant; initialised from the parameters.
         self._master_index = []
         masters = []

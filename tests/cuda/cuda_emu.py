@@ -223,3 +223,22 @@ def assert_unchanged(group, before):
         for a, b in zip(v if isinstance(v, list) else [v], now[k] if isinstance(v, list) else [now[k]]):
             if a is not None:
                 assert np.array_equal(a.view(np.uint8), b.view(np.uint8)), f"{k} changed"
+
+
+def grad_norm(lib, grads, dtypes, grad_scale=1.0, capacity=0, device_blocks=132 * 8):
+    """The gradient-norm pass (kernels/cuda/grad_norm_kernel.cuh) emulated on
+    `grads` (arrays in their dtypes); returns (sum of squares, nonfinite flag as
+    the kernel wrote it (0.0 or 1.0), number of lanes launches)."""
+    ptrs = pointers([g.ctypes.data for g in grads])
+    numels = pointers([g.size for g in grads], ctypes.c_longlong)
+    codes = pointers([DTYPE_CODE[d] for d in dtypes], ctypes.c_int)
+    scale = np.array([grad_scale], np.float32)
+    out = np.array([np.nan, np.nan])  # poisoned: the pass must write both
+    launches = ctypes.c_int(0)
+    err = ctypes.create_string_buffer(512)
+    ref = ctypes.addressof
+    rc = lib.emu_grad_norm(len(grads), ref(ptrs), ref(numels), ref(codes), scale.ctypes.data, out.ctypes.data,
+                           capacity, device_blocks, ref(launches), err, len(err))
+    if rc != 0:
+        raise AssertionError("emulated norm pass failed: " + err.value.decode())
+    return float(out[0]), float(out[1]), launches.value

@@ -108,7 +108,7 @@ int emu_grad_norm(int count, void** grads, const long long* numels, const int* d
                   double* out, int capacity, int device_blocks, int* lanes_launches, char* err, int err_len) {
   const std::vector<TensorRef> tensors = tensor_list(count, nullptr, grads, numels, dtypes, dtypes);
   const int64_t chunks = norm_chunks(tensors.data(), count);
-  std::vector<double> lanes(static_cast<size_t>(chunks) * kNormLanes, 0.0);
+  std::vector<double> lanes(static_cast<size_t>(chunks) * kNormLanes, 0.0), sums(chunks, 0.0);
   int nonfinite = 0;
   static NormTable table;
   *lanes_launches = 0;
@@ -123,12 +123,13 @@ int emu_grad_norm(int count, void** grads, const long long* numels, const int* d
       },
       [&](int grid) -> const char* {
         cuda_on_cpu::launch(grad_norm_chunks_kernel, dim3{static_cast<unsigned>(grid), 1, 1},
-                            dim3{static_cast<unsigned>(kNormBlockThreads), 1, 1}, lanes.data(), chunks);
+                            dim3{static_cast<unsigned>(kNormBlockThreads), 1, 1},
+                            static_cast<const double*>(lanes.data()), sums.data(), chunks);
         return nullptr;
       },
       [&]() -> const char* {
         cuda_on_cpu::launch(grad_norm_total_kernel, dim3{1, 1, 1}, dim3{1, 1, 1},
-                            static_cast<const double*>(lanes.data()), chunks, static_cast<const int*>(&nonfinite), out);
+                            static_cast<const double*>(sums.data()), chunks, static_cast<const int*>(&nonfinite), out);
         return nullptr;
       });
   if (failure) {

@@ -58,34 +58,29 @@ def _f32(x):
 
 
 def model_step(spec, before):
-    """The model's results in float64: dict p (list), m, v, x, w (flat, padded;
-    pads and unused slices keep their input values)."""
+    """The model's results in float64 (reference.adamw_step64 with the spec's options,
+    tensor by tensor): dict p (list), m, v, x, w (flat, padded; pads and unused slices
+    keep their input values)."""
     sd = state_dtype(spec.flags)
     m = reference.to_f64(before["m"], sd)
     v = reference.to_f64(before["v"], sd)
     x = reference.to_f64(before["x"], sd) if spec.flags & AMSGRAD else None
     w = before["w"].astype(np.float64) if spec.flags & MASTER else None
-    b1, b2, eps = (_f32(h) for h in spec.hyper)
-    lr, wd = _f32(spec.lr), _f32(spec.weight_decay)
-    bc1, bc2 = reference.bias_corrections(b1, b2, spec.step)
-    factor = _f32(spec.grad_scale) * _f32(spec.grad_clip)
     out_p = []
     with np.errstate(invalid="ignore", over="ignore"):  # NaN/Inf inputs
         for p, g, dt, gdt, o in zip(before["p"], before["g"], spec.dtypes, spec.grad_dtypes, spec.offsets):
             s = slice(o, o + p.size)
             master = w is not None and dt != "float32"
-            p64 = w[s] if master else reference.to_f64(p, dt)
-            g64 = reference.to_f64(g, gdt) * factor
-            m[s] = b1 * m[s] + (1 - b1) * g64
-            v[s] = b2 * v[s] + (1 - b2) * g64 * g64
-            second = v[s]
+            res = reference.adamw_step64(
+                w[s] if master else reference.to_f64(p, dt), reference.to_f64(g, gdt), m[s], v[s], spec.lr,
+                spec.weight_decay, spec.step, *spec.hyper, vmax=None if x is None else x[s],
+                grad_scale=spec.grad_scale, grad_clip=spec.grad_clip)
+            out_p.append(res[0])
+            m[s], v[s] = res[1], res[2]
             if x is not None:
-                x[s] = np.where(np.isnan(v[s]), v[s], np.maximum(x[s], v[s]))
-                second = x[s]
-            new_p = p64 * (1.0 - lr * wd) - (lr / bc1) * m[s] / (np.sqrt(second / bc2) + eps)
+                x[s] = res[3]
             if master:
-                w[s] = new_p
-            out_p.append(new_p)
+                w[s] = res[0]
     return {"p": out_p, "m": m, "v": v, "x": x, "w": w}
 
 

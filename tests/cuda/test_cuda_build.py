@@ -114,13 +114,13 @@ def test_ptx_has_no_float32_contraction(cmake_kernels, cuobjdump):
 
 
 @pytest.fixture(scope="module")
-def gpu_entry(tmp_path_factory):
-    """FusedAdamWGPU built from csrc/aot_cuda.cpp, csrc/aot_args.cpp and
-    kernels/cuda/adamw_cuda.cu with a static CUDA runtime (sm_80 only: quick)."""
+def gpu_entry(tmp_path_factory, cmake_kernels):
+    """The GPU entry points built from csrc/aot_cuda.cpp and csrc/aot_args.cpp,
+    linked with CMake's kernel objects (above) and a static CUDA runtime."""
+    obj, _ = cmake_kernels
     lib = tmp_path_factory.mktemp("cuda_entry") / "libfa_gpu_entry.so"
     _run([NVCC, "-std=c++17", "-O2", "-shared", "-Xcompiler", "-fPIC", "-cudart", "static", "-arch=sm_80",
-          "-fmad=false",
-          "-o", lib, ROOT / "csrc/aot_cuda.cpp", ROOT / "csrc/aot_args.cpp", ROOT / "kernels/cuda/adamw_cuda.cu"])
+          "-o", lib, ROOT / "csrc/aot_cuda.cpp", ROOT / "csrc/aot_args.cpp", obj])
     return lib
 
 

@@ -59,18 +59,17 @@ static ge::graphStatus FusedAdamwGroupTiling(gert::TilingContext* context)
     if (info == nullptr) return Fail("no instance info for input var");
     const uint32_t numTensors = static_cast<uint32_t>(info->GetInstanceNum());
     std::vector<int64_t> numels(numTensors);
-    int64_t total = 0;
     for (uint32_t k = 0; k < numTensors; ++k) {
         const auto* var = context->GetDynamicInputShape(kInVar, k);
         const auto* grad = context->GetDynamicInputShape(kInGrad, k);
         if (var == nullptr || grad == nullptr) return Fail("var and grad lists must have the same length");
         if (var->GetStorageShape() != grad->GetStorageShape()) return Fail("grad shape differs from its var");
         numels[k] = var->GetStorageShape().GetShapeSize();
-        total += numels[k];
     }
+    const int64_t stateLen = fa_state_len(numels.data(), numTensors);
     for (size_t state : {kInExpAvg, kInExpAvgSq}) {
-        if (context->GetInputShape(state)->GetStorageShape().GetShapeSize() != total)
-            return Fail("exp_avg / exp_avg_sq must hold sum(numel of var) float32 elements");
+        if (context->GetInputShape(state)->GetStorageShape().GetShapeSize() != stateLen)
+            return Fail("exp_avg / exp_avg_sq must hold the padded state length (docs/kernel-interface.md)");
     }
     const ge::DataType dtype = context->GetDynamicInputDesc(kInVar, 0)->GetDataType();
     const uint32_t paramBytes = dtype == ge::DT_FLOAT ? 4 : 2;
