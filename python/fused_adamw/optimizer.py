@@ -155,11 +155,12 @@ class FusedAdamW(Optimizer):
         if any(w is not None for w in master_where):
             self.master = FlatStateView(self.master_flat, master_where, self.parameters, "master")
         self._grad_specs = tuple((p.name, tuple(p.shape), p.dtype) for p in self.parameters)
-        guard.own(self, [(p, "parameter", None) for p in self.parameters]
-                  + [(f, "optimizer state", None) for f in self.exp_avg_flat + self.exp_avg_sq_flat
-                     + self.max_exp_avg_sq_flat + self.master_flat]
-                  + [(self.global_step, "global_step", None),
-                     (self.state_layout[0], "layout record", self._check_layout)])
+        # Every Parameter of this cell (the model's, states, masters, global_step, fixed learning
+        # rates, the layout record) keeps its shape and dtype while this optimizer lives (_guard.py).
+        model = {id(p) for p in self.parameters}
+        guard.own(self, [(p, "parameter" if id(p) in model else "optimizer Parameter",
+                          self._check_layout if p is self.state_layout[0] else None)
+                         for _, p in self.parameters_and_names(expand=False)])
 
     def _put_first(self, param):
         """MindSpore's loader writes a cell's Parameters in registration order: the layout record
