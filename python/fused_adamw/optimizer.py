@@ -105,6 +105,7 @@ class FusedAdamW(Optimizer):
         self._num_groups = len(groups)
         self._group_indices = tuple(g.indices for g in groups)
         self._group_runs = tuple(gather_plan(g.indices) for g in groups)
+        self._group_params = tuple(ParameterTuple(self.parameters[i] for i in g.indices) for g in groups)
         self._group_reps = tuple(g.rep for g in groups)
         self._group_flags = tuple(group_flags(options, [self.parameters[i].dtype for i in g.indices])
                                   for g in groups)
@@ -270,7 +271,7 @@ class FusedAdamW(Optimizer):
         """One kernel call per group, after global_step was advanced."""
         outs = ()
         for k in range(self._num_groups):
-            params = self._take(self._parameters, k)
+            params = self._group_params[k]
             grads = self._take(gradients, k)
             outs = outs + (self._group_ops[k](lrs[k], wds[k], self.global_step, self._hyper, grad_ctl,
                                               self._rng, *params, *grads, *self._states(k)),)
