@@ -7,7 +7,8 @@ compiles as a nested call chain: 300 interleaved members took 44-77 s to compile
 exceeded MindSpore's call depth limit. Instead, members that form a few arithmetic
 progressions (interleaving by a fixed stride, a gap or two) are taken as constant slices
 (`items[a:b:s]`), and any other set through one flat `C.Map` over the constant indices,
-as _validation.check_gradients does for its per-gradient checks.
+as _validation.check_gradients does for its per-gradient checks. (Parameters need no
+gather: FusedAdamW keeps each group's as a ParameterTuple.)
 """
 from mindspore.ops import composite as C
 from mindspore.ops import functional as F

@@ -105,6 +105,8 @@ class FusedAdamW(Optimizer):
         self._num_groups = len(groups)
         self._group_indices = tuple(g.indices for g in groups)
         self._group_runs = tuple(gather_plan(g.indices) for g in groups)
+        # Each group's parameters, picked once here: a step then gathers only its gradients
+        # (_gather.py), and GRAPH_MODE compiles faster for non-contiguous groups.
         self._group_params = tuple(ParameterTuple(self.parameters[i] for i in g.indices) for g in groups)
         self._group_reps = tuple(g.rep for g in groups)
         self._group_flags = tuple(group_flags(options, [self.parameters[i].dtype for i in g.indices])
