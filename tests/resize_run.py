@@ -37,6 +37,7 @@ def main(mode, seed):
         "shrink exp_avg": lambda: opt.exp_avg_flat[0].set_data(Tensor(np.zeros(10, np.float32))),
         "shrink exp_avg_sq": lambda: opt.exp_avg_sq_flat[0].set_data(Tensor(np.zeros(10, np.float32))),
         "global_step": lambda: opt.global_step.set_data(Tensor(np.array([1, 2], np.int32))),
+        "learning_rate": lambda: opt.learning_rate.set_data(Tensor(np.full(3, 0.1, np.float32))),
         "load_param_into_net": lambda: ms.load_param_into_net(
             opt, {"w": Parameter(Tensor(np.ones(10, np.float32)), name="w")}),
     }

@@ -110,14 +110,12 @@ def test_flat_states_for_another_layout_are_refused(mode, rng, tmp_path):
     path = str(tmp_path / "ab.ckpt")
     ms.save_checkpoint(source, path)
     c = Parameter(Tensor(np.ones(13, np.float32)), name="layer1")
-    for params, detail in (([b, a], "other parameter names, shapes, order or groups"),
-                           # padded layout: b's state starts at element 32 (docs/kernel-interface.md)
-                           ([{"params": [a]}, {"params": [b], "lr": 0.5}],
-                            "flat states of 44 elements, this optimizer's have 24"),
-                           ([a, c], "flat states of 44 elements, this optimizer's have 45")):
+    for params, detail in (([b, a], "other parameter names, shapes, order or groups with the same counts"),
+                           ([{"params": [a]}, {"params": [b], "lr": 0.5}], ""),
+                           ([a, c], "44 flat elements \\(this optimizer's states have 45\\)")):
         target = FusedAdamW(params, learning_rate=0.01)
         before = _values(target)
-        with pytest.raises(ValueError, match=f"saved for .*{detail}.*from_mindformers"):
+        with pytest.raises(ValueError, match=f"laid out for .*{detail}.*from_mindformers"):
             ms.load_checkpoint(path, target)
         _assert_values(target, before)
         with pytest.raises(ValueError, match=detail):
@@ -127,45 +125,40 @@ def test_flat_states_for_another_layout_are_refused(mode, rng, tmp_path):
     _assert_values(same, _values(source))
 
 
-def _legacy(param_dict, opt):
-    """The checkpoint this project wrote before flat names carried a tag and before each
-    member's slice was padded to 32 elements: members packed one after the other."""
+def _legacy(opt, packed):
+    """The checkpoint of `opt` as this project wrote it before flat names carried a tag: no
+    layout record, and (before padding) each group's states packed end to end."""
     out = {}
-    for name, value in param_dict.items():
+    for name, value in _values(opt).items():
         if name == opt.state_layout[0].name:
             continue
-        for view in (opt.exp_avg, opt.exp_avg_sq):
-            for k, flat in enumerate(view.flats):
-                if flat.name == name:
-                    data = value.asnumpy().reshape(-1)
-                    members = [view.location(i) for i in range(len(view))]
-                    value = Tensor(np.concatenate([data[o:o + opt.parameters[i].size]
-                                                   for i, (g, o) in enumerate(members) if g == k]))
-        out[legacy_state_name(name, opt._state_tag)] = value
+        out[legacy_state_name(name, opt._state_tag)] = Tensor(value)
+    if packed:
+        for view, flats in ((opt.exp_avg, opt.exp_avg_flat), (opt.exp_avg_sq, opt.exp_avg_sq_flat)):
+            for k, flat in enumerate(flats):
+                members = [i for i in range(len(view)) if view.location(i) and view.location(i)[0] == k]
+                out[legacy_state_name(flat.name, opt._state_tag)] = Tensor(
+                    np.concatenate([view.numpy(i).reshape(-1) for i in members]))
     return out
 
 
-def test_checkpoints_from_before_the_tag_still_load(mode, rng, tmp_path):
-    source = _trained(rng, FusedAdamW(_params(rng, [(3, 3), (7,)]), learning_rate=0.01))
+@pytest.mark.parametrize("packed", [True, False], ids=["packed", "padded"])
+def test_checkpoints_from_before_the_tag_still_load(mode, rng, tmp_path, packed):
+    shapes = [(3, 3), (7,), (0, 2), (40,)]
+    source = _trained(rng, FusedAdamW(_params(rng, shapes), learning_rate=0.01))
     path = str(tmp_path / "legacy.ckpt")
-    ms.save_checkpoint([{"name": k, "data": v} for k, v in _legacy(ms.load_checkpoint(
-        _saved(source, tmp_path)), source).items()], path)
-    assert "fused_adamw.exp_avg.0" in ms.load_checkpoint(path)
+    ms.save_checkpoint([{"name": k, "data": v} for k, v in _legacy(source, packed).items()], path)
+    legacy = ms.load_checkpoint(path)
+    assert legacy["fused_adamw.exp_avg.0"].size == (56 if packed else source.exp_avg_flat[0].size)
 
-    target = FusedAdamW(_params(rng, [(3, 3), (7,)]), learning_rate=0.01)
-    not_loaded, unused = ms.load_param_into_net(target, from_mindformers(ms.load_checkpoint(path), target))
-    assert not_loaded == [] and unused == []
+    target = FusedAdamW(_params(rng, shapes), learning_rate=0.01)
+    not_loaded, unused = ms.load_param_into_net(target, from_mindformers(legacy, target))
+    assert not_loaded == ["w2"] and unused == []  # MindSpore saves no empty tensor
     _assert_values(target, _values(source))
     _trained(rng, target)  # and it steps on
 
     with pytest.raises(ValueError, match="without an optimizer tag"):
-        from_mindformers(ms.load_checkpoint(path), _TwoSubModels(rng))
-
-
-def _saved(cell, tmp_path):
-    path = str(tmp_path / "current.ckpt")
-    ms.save_checkpoint(cell, path)
-    return path
+        from_mindformers(legacy, _TwoSubModels(rng))
 
 
 def test_from_mindformers_reports_missing_states(rng):

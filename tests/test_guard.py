@@ -29,8 +29,12 @@ def test_resizing_after_a_step_raises_and_the_process_lives(mode, rng):
                                             "from shape (40, 37) to ()"),
                         ("set_dtype", "TypeError: For 'FusedAdamW', cannot change parameter 'b' from dtype "
                                       "Float16 to Float32"),
-                        ("shrink exp_avg", "ValueError: For 'FusedAdamW', cannot change optimizer state"),
-                        ("global_step", "ValueError: For 'FusedAdamW', cannot change global_step")):
+                        ("shrink exp_avg", "ValueError: For 'FusedAdamW', cannot change optimizer Parameter "
+                                           "'fused_adamw."),
+                        ("global_step", "ValueError: For 'FusedAdamW', cannot change optimizer Parameter "
+                                        "'global_step' from shape (1,) to (2,)"),
+                        ("learning_rate", "ValueError: For 'FusedAdamW', cannot change optimizer Parameter "
+                                          "'learning_rate'")):
         assert f"refused {what}: {error}" in out, (what, out)
 
 

@@ -63,17 +63,17 @@ def layout_mismatch(expected, saved, what):
     if saved.shape == expected.shape and np.array_equal(saved, expected):
         return None
     if saved.shape != expected.shape or saved[0] != LAYOUT_FORMAT:
-        detail = f"an unknown layout record {saved.tolist()}"
+        detail = f"an unknown layout (record {saved.tolist()})"
     elif saved[1] != expected[1]:
-        detail = f"{saved[1]} parameters, this optimizer has {expected[1]}"
+        detail = f"{saved[1]} parameters (this optimizer has {expected[1]})"
     elif saved[2] != expected[2]:
-        detail = f"flat states of {saved[2]} elements, this optimizer's have {expected[2]}"
+        detail = f"{saved[2]} flat elements (this optimizer's states have {expected[2]})"
     else:
-        detail = ("the same number of parameters and elements, but other parameter names, shapes, "
-                  "order or groups (e.g. [A, B] saved, [B, A] here)")
+        detail = ("other parameter names, shapes, order or groups with the same counts (e.g. [A, B] "
+                  "saved, [B, A] here)")
     return ValueError(
-        f"For 'FusedAdamW', {what} holds flat optimizer states saved for {detail}: loading them would "
-        f"put states at the wrong parameters. Flat states load only into an optimizer with the same "
-        f"parameters and groups in the same order; to move states between layouts, save with "
+        f"For 'FusedAdamW', {what} holds flat optimizer states laid out for {detail}: loading them "
+        f"would put states at the wrong parameters. Flat states load only into an optimizer with the "
+        f"same parameters and groups in the same order; to move states between layouts, save with "
         f"fused_adamw.checkpoint.to_mindformers (states named by parameter) and load with "
         f"from_mindformers.")

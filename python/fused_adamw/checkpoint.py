@@ -196,14 +196,17 @@ def _renamed_legacy(entries, optimizers):
 
 
 def _relaid(data, view, k, flat, legacy):
-    """A legacy flat buffer (members packed in order) in `flat`'s layout (member offsets)."""
+    """A legacy flat buffer in `flat`'s layout: as it is when it has `flat`'s size (written with
+    padded slices), else its members packed end to end (written before padding) are moved to
+    their padded offsets."""
+    if data.size == flat.size:
+        return data.astype(np.float32)
     members = [(offset, view.size(i)) for i, group, offset in _members(view) if group == k]
     packed = sum(size for _, size in members)
-    if data.size == flat.size and packed == flat.size:
-        return data.astype(np.float32)
     if data.size != packed:
         raise ValueError(f"For 'from_mindformers', checkpoint entry '{legacy}' has {data.size} elements, "
-                         f"but the states of '{flat.name}' hold {packed}: saved for other parameters.")
+                         f"but the states of '{flat.name}' hold {packed} ({flat.size} padded): saved for "
+                         f"other parameters.")
     out, start = np.zeros(flat.size, np.float32), 0
     for offset, size in members:
         out[offset:offset + size] = data[start:start + size]

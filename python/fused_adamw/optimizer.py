@@ -18,7 +18,8 @@ from mindspore.ops import functional as F
 
 from . import _C
 from ._custom_op import MASTER, make_group_op, make_norm_op
-from ._groups import as_slice, locate_states, plan_kernel_groups
+from ._gather import gather, gather_plan
+from ._groups import locate_states, plan_kernel_groups
 from ._options import check_options, group_flags, is_16bit, state_device
 from ._sharding import check_parallel_context, make_sharded_step, use_sharded_views
 from ._state_view import FlatStateView
@@ -108,12 +109,15 @@ class FusedAdamW(Optimizer):
         groups = plan_kernel_groups(self, split_by_dtype=split)
         self._num_groups = len(groups)
         self._group_indices = tuple(g.indices for g in groups)
-        self._group_runs = tuple(as_slice(g.indices) for g in groups)
+        self._group_runs = tuple(gather_plan(g.indices) for g in groups)
+        # Each group's parameters, picked once here: a step then gathers only its gradients
+        # (_gather.py), and GRAPH_MODE compiles faster for non-contiguous groups.
+        self._group_params = tuple(ParameterTuple(self.parameters[i] for i in g.indices) for g in groups)
         self._group_reps = tuple(g.rep for g in groups)
         self._group_flags = tuple(group_flags(options, [self.parameters[i].dtype for i in g.indices])
                                   for g in groups)
         self._group_ops = tuple(make_group_op(len(g.indices), flags=f) for g, f in zip(groups, self._group_flags))
-        self._norm_op = make_norm_op()
+        self._norm_ops = tuple(make_norm_op(len(g.indices)) for g in groups)
         self._group_wd_dynamic = tuple(self._wd_is_dynamic(g.rep) for g in groups)
         self._group_wd_fixed = tuple(Tensor(self._wd_value(g.rep), mstype.float32) for g in groups)
         self._lr_errors = tuple(f"For 'FusedAdamW', the learning rate of parameter group {k} "
@@ -165,11 +169,12 @@ class FusedAdamW(Optimizer):
         if self._sharded is not None:  # ZeRO-1 hook: a rank holds slices, not per-parameter states
             use_sharded_views(self)
         self._grad_specs = tuple((p.name, tuple(p.shape), p.dtype) for p in self.parameters)
-        guard.own(self, [(p, "parameter", None) for p in self.parameters]
-                  + [(f, "optimizer state", None) for f in self.exp_avg_flat + self.exp_avg_sq_flat
-                     + self.max_exp_avg_sq_flat + self.master_flat]
-                  + [(self.global_step, "global_step", None),
-                     (self.state_layout[0], "layout record", self._check_layout)])
+        # Every Parameter of this cell (the model's, states, masters, global_step, fixed learning
+        # rates, the layout record) keeps its shape and dtype while this optimizer lives (_guard.py).
+        model = {id(p) for p in self.parameters}
+        guard.own(self, [(p, "parameter" if id(p) in model else "optimizer Parameter",
+                          self._check_layout if p is self.state_layout[0] else None)
+                         for _, p in self.parameters_and_names(expand=False)])
 
     def _put_first(self, param):
         """MindSpore's loader writes a cell's Parameters in registration order: the layout record
@@ -235,11 +240,8 @@ class FusedAdamW(Optimizer):
         return self._group_wd_fixed[k]
 
     def _take(self, items, k):
-        """The members of kernel group k out of a tuple in `parameters` order."""
-        run = self._group_runs[k]
-        if run is not None:
-            return items[run[0]:run[1]]
-        return tuple([items[i] for i in self._group_indices[k]])
+        """The members of kernel group k out of a tuple in `parameters` order (_gather.py)."""
+        return gather(items, self._group_runs[k])
 
     def _checked(self, lrs, wds):
         """Raises ValueError naming the group if a learning rate or a dynamic weight decay is
@@ -290,7 +292,7 @@ class FusedAdamW(Optimizer):
                                  gradients, states)
         outs = ()
         for k in range(self._num_groups):
-            params = self._take(self._parameters, k)
+            params = self._group_params[k]
             grads = self._take(gradients, k)
             outs = outs + (self._group_ops[k](lrs[k], wds[k], self.global_step, self._hyper, grad_ctl,
                                               self._rng, *params, *grads, *self._states(k)),)
@@ -310,7 +312,7 @@ class FusedAdamW(Optimizer):
         total = F.zeros((), mstype.float64)
         bad = F.zeros((), mstype.float64)
         for k in range(self._num_groups):
-            out = self._norm_op(grad_scale, *self._take(gradients, k))
+            out = self._norm_ops[k](grad_scale, *self._take(gradients, k))
             total = total + out[0]
             bad = bad + out[1]
         return F.cast(F.sqrt(total), mstype.float32), bad > 0.0

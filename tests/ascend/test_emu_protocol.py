@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 import ascend_emu
-from ascend_emu import EMU, OP_KERNEL, EmulationError, Group
+from ascend_emu import EMU, OP_KERNEL, EmulationError, Group, reference
 
 MISUSES = {
     "read_before_enque": "before its DeQue",
@@ -37,6 +37,9 @@ def misuse_lib(tmp_path_factory):
     lib = ascend_emu.compile_lib([EMU / "misuse_kernels.cpp"], tmp_path_factory.mktemp("misuse") / "misuse.so")
     lib.fa_misuse.restype = ctypes.c_int
     lib.fa_misuse.argtypes = [ctypes.c_char_p, ctypes.c_void_p, ctypes.c_char_p, ctypes.c_int]
+    lib.fa_cast.restype = ctypes.c_int
+    lib.fa_cast.argtypes = [ctypes.c_void_p, ctypes.c_int32, ctypes.c_int, ctypes.c_void_p, ctypes.c_void_p,
+                            ctypes.c_char_p, ctypes.c_int]
     return lib
 
 
@@ -93,3 +96,69 @@ def test_planted_misuse_in_the_real_kernel(tmp_path, rng, file, original, plante
     group = Group(rng, [3 * lib.fa_emu_tile_len(ascend_emu.UB_910B, 0) + 5], "float16")
     with pytest.raises(EmulationError, match=message):
         group.run(lib, cores=1)
+
+
+# ---- Cast round modes, against an independent model -----------------------------
+MODES = {"CAST_NONE": 0, "CAST_RINT": 1, "CAST_FLOOR": 2, "CAST_CEIL": 3, "CAST_ROUND": 4, "CAST_TRUNC": 5,
+         "CAST_ODD": 6}
+
+
+def neighbours(x, decode, all_bits):
+    """For each float32 x: the largest encoding <= x and the smallest >= x (finite x
+    in range), from a sorted table of every finite 16-bit value."""
+    vals = decode(all_bits)
+    order = np.argsort(vals, kind="stable")
+    vals, bits = vals[order], all_bits[order]
+    keep = np.concatenate([[True], vals[1:] != vals[:-1]])  # one zero (+0 first after the sort)
+    vals, bits = vals[keep], bits[keep]
+    x64 = x.astype(np.float64)
+    hi = np.searchsorted(vals, x64, side="left")
+    lo = np.searchsorted(vals, x64, side="right") - 1
+    return bits[lo], vals[lo], bits[hi], vals[hi]
+
+
+def expected(x, mode, decode, all_bits):
+    lob, lov, hib, hiv = neighbours(x, decode, all_bits)
+    x64 = x.astype(np.float64)
+    exact = lov == x64
+    dl, dh = x64 - lov, hiv - x64
+    even = np.where((lob & 1) == 0, lob, hib)
+    odd = np.where((lob & 1) == 1, lob, hib)
+    nearest_even = np.where(dl < dh, lob, np.where(dh < dl, hib, even))
+    pick = {
+        "CAST_RINT": nearest_even, "CAST_NONE": nearest_even,
+        "CAST_FLOOR": lob, "CAST_CEIL": hib,
+        "CAST_TRUNC": np.where(x64 > 0, lob, hib),
+        "CAST_ROUND": np.where(dl < dh, lob, np.where(dh < dl, hib, np.where(x64 > 0, hib, lob))),
+        "CAST_ODD": odd,
+    }[mode]
+    out = np.where(exact, lob, pick).astype(np.uint16)
+    # A result of zero keeps the sign of x (IEEE rounding), which the table's one zero lacks.
+    zero = (out & 0x7FFF) == 0
+    return np.where(zero & (x64 < 0), np.uint16(0x8000), np.where(zero, np.uint16(0), out)).astype(np.uint16)
+
+
+@pytest.mark.parametrize("mode", list(MODES))
+def test_cast_round_modes(misuse_lib, rng, mode):
+    """Cast float32 -> half / bfloat16_t in every documented round mode, against an
+    independent model built from the table of all finite 16-bit values (inputs
+    inside the finite range, nonzero)."""
+    x = np.concatenate([rng.standard_normal(2000) * 10.0 ** rng.integers(-6, 4, 2000),
+                        rng.uniform(-3, 3, 2000)]).astype(np.float32)
+    x[:8] = [1.0, -1.0, 0.5, 1 + 2**-11, 1 + 2**-8, -(1 + 2**-11), 3 * 2**-12, 65504.0]  # ties and exact values
+    x = x[np.abs(x) < 60000]
+    x = x[(x != 0)]
+    half_bits, bf16_bits = np.zeros(x.size, np.uint16), np.zeros(x.size, np.uint16)
+    err = ctypes.create_string_buffer(512)
+    rc = misuse_lib.fa_cast(x.ctypes.data, x.size, MODES[mode], half_bits.ctypes.data, bf16_bits.ctypes.data,
+                            err, len(err))
+    assert rc == 0, err.value.decode()
+    all16 = np.arange(65536, dtype=np.uint32).astype(np.uint16)
+    finite_h = all16[np.isfinite(all16.view(np.float16))]
+    want_h = expected(x, mode, lambda b: b.view(np.float16).astype(np.float64), finite_h)
+    np.testing.assert_array_equal(half_bits, want_h)
+    if mode not in ("CAST_NONE", "CAST_ODD"):
+        decode_b = lambda b: reference.bf16_bits_to_f32(b).astype(np.float64)  # noqa: E731
+        with np.errstate(invalid="ignore"):
+            finite_b = all16[np.isfinite(decode_b(all16))]
+        np.testing.assert_array_equal(bf16_bits, expected(x, mode, decode_b, finite_b))

@@ -46,7 +46,8 @@ void expected_slots(const FaTilingConfig& c, uint32_t* in, uint32_t* out, uint32
     const uint32_t inB[kInSlots] = {master ? 4u : c.paramBytes, c.gradBytes, sb, sb, ams ? sb : 0u};
     const uint32_t outB[kOutSlots] = {c.paramBytes, sb, sb, ams ? sb : 0u, master ? 4u : 0u};
     const uint32_t calcB[kCalcSlots] = {k16 && !master ? 4u : 0u, c.gradBytes == 2 ? 4u : 0u, sb == 2 ? 4u : 0u,
-                                        sb == 2 ? 4u : 0u, sb == 2 && ams ? 4u : 0u, 4u, 4u, 0u, 0u};
+                                        sb == 2 ? 4u : 0u, sb == 2 && ams ? 4u : 0u, 4u, 4u,
+                                        k16 && !master ? 4u : 0u, k16 && !master ? 4u : 0u};
     std::copy(inB, inB + kInSlots, in);
     std::copy(outB, outB + kOutSlots, out);
     std::copy(calcB, calcB + kCalcSlots, calc);

@@ -43,7 +43,8 @@ SlotBytes slot_bytes(const FaTilingConfig& c)
     b.calc[kCalcM32] = b.calc[kCalcV32] = castS ? 4 : 0;
     b.calc[kCalcVmax32] = castS && ams ? 4 : 0;
     b.calc[kCalcT1] = b.calc[kCalcT2] = 4;
-    b.calc[kCalcBits] = b.calc[kCalcBits2] = 0;  // stochastic rounding is not implemented in this kernel yet
+    // Stochastic rounding (chosen per launch) needs two more 32-bit lanes per element.
+    b.calc[kCalcBits] = b.calc[kCalcBits2] = k16 && !master ? 4 : 0;
     return b;
 }
 

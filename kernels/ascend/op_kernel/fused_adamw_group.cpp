@@ -37,6 +37,8 @@ using namespace AscendC;
 #include "adamw_schedule.h"
 #include "adamw_coeffs.h"
 #include "adamw_tile_math.h"
+#include "adamw_stochastic.h"
+#include "fa_kernel_common.h"
 
 namespace {
 
@@ -54,28 +56,13 @@ __aicore__ inline void FaLoadTiling(GM_ADDR tiling, FusedAdamwGroupTilingData& t
     }
 }
 
-// Element count of tensor k of a tensor list (the schedule's numelOf). Caches
-// the last answer: consecutive tiles mostly ask about the same tensor.
-struct FaListNumel {
-    ListTensorDesc* list;
-    mutable uint32_t cachedIndex;
-    mutable int64_t cachedNumel;
-
-    __aicore__ inline int64_t operator()(uint32_t k) const
-    {
-        if (k == cachedIndex) return cachedNumel;
-        uint64_t shapeBuf[10];  // rank <= 8, plus the descriptor header
-        TensorDesc<uint64_t> desc;
-        desc.SetShapeAddr(&shapeBuf[0]);
-        list->GetDesc(desc, k);
-        int64_t numel = 1;
-        for (uint32_t d = 0; d < desc.GetDim(); ++d) {
-            numel *= static_cast<int64_t>(desc.GetShape(d));
-        }
-        cachedIndex = k;
-        cachedNumel = numel;
-        return numel;
-    }
+template <class T>
+struct FaIsHalf {
+    static constexpr bool value = false;
+};
+template <>
+struct FaIsHalf<half> {
+    static constexpr bool value = true;
 };
 
 template <bool kFirst, class A, class B>
@@ -91,7 +78,8 @@ struct FaPick<false, A, B> {
 struct FaLaunchArgs {
     FaStepCoeffs coeffs;
     bool skip;
-    uint64_t seed;
+    bool stochastic;
+    uint32_t srKey;  // FaSrKey(seed, step)
     int64_t indexBase;
 };
 
@@ -105,6 +93,8 @@ class FusedAdamwGroupKernel {
     static constexpr bool kCastP = k16 && !kMaster;  // param widened in UB (with a master, the master is read)
     static constexpr bool kCastG = sizeof(TG) == 2;
     static constexpr bool kCastS = sizeof(TS) == 2;
+    // Stochastic rounding: 16-bit params without a master.
+    static constexpr bool kSr = (kFlags & kFaStochastic) != 0 && kCastP;
     using TIn = typename FaPick<kMaster, float, TP>::type;  // what the param slot holds
 
 public:
@@ -114,6 +104,8 @@ public:
     {
         td_ = td;
         coeffs_ = args.coeffs;
+        srKey_ = args.srKey;
+        indexBase_ = args.indexBase;
         varList_ = ListTensorDesc(reinterpret_cast<__gm__ void*>(var));
         gradList_ = ListTensorDesc(reinterpret_cast<__gm__ void*>(grad));
         varRefList_ = ListTensorDesc(reinterpret_cast<__gm__ void*>(varRef));
@@ -160,9 +152,10 @@ private:
     __aicore__ inline void Load(const LocalTensor<uint8_t>& buf, uint32_t offset, const GlobalTensor<U>& src,
                                 uint32_t len)
     {
+        using C = typename FaCopyType<U>::type;
         const DataCopyExtParams copy{1, static_cast<uint32_t>(len * sizeof(U)), 0, 0, 0};
-        const DataCopyPadExtParams<U> noPad{false, 0, 0, 0};
-        DataCopyPad(Slot<U>(buf, offset), src, copy, noPad);
+        const DataCopyPadExtParams<C> noPad{false, 0, 0, 0};
+        DataCopyPad(Slot<C>(buf, offset), FaCopyView(src), copy, noPad);
     }
 
     // UB -> GM, exactly `len` elements.
@@ -171,7 +164,7 @@ private:
                                  uint32_t len)
     {
         const DataCopyExtParams copy{1, static_cast<uint32_t>(len * sizeof(U)), 0, 0, 0};
-        DataCopyPad(dst, Slot<U>(buf, offset), copy);
+        DataCopyPad(FaCopyView(dst), Slot<typename FaCopyType<U>::type>(buf, offset), copy);
     }
 
     __aicore__ inline void CopyIn(const FaTile& tile)
@@ -228,7 +221,19 @@ private:
         FaAdamwMath<kAms>(p, g, m, v, vmax, pNew, mNew, vNew, vmaxNew, Slot<float>(calc, co[kCalcT1]),
                           Slot<float>(calc, co[kCalcT2]), coeffs_, n);
 
-        FaNarrow<k16>(Slot<TP>(out, oo[kOutP]), pNew, n);
+        if constexpr (kSr && FaIsHalf<TP>::value) {
+            FaStochasticHalf(Slot<TP>(out, oo[kOutP]), pNew, Slot<int32_t>(calc, co[kCalcBits]),
+                             Slot<int32_t>(calc, co[kCalcBits2]), Slot<int32_t>(calc, co[kCalcT1]),
+                             Slot<int32_t>(calc, co[kCalcT2]), srKey_,
+                             static_cast<uint64_t>(indexBase_ + tile.flat), n);
+        } else if constexpr (kSr) {
+            FaStochasticBf16(Slot<TP>(out, oo[kOutP]), pNew, Slot<int32_t>(calc, co[kCalcBits]),
+                             Slot<int32_t>(calc, co[kCalcBits2]), Slot<int32_t>(calc, co[kCalcT1]),
+                             Slot<int32_t>(calc, co[kCalcT2]), srKey_,
+                             static_cast<uint64_t>(indexBase_ + tile.flat), n);
+        } else {
+            FaNarrow<k16>(Slot<TP>(out, oo[kOutP]), pNew, n);
+        }
         FaNarrow<kCastS>(Slot<TS>(out, oo[kOutM]), mNew, n);
         FaNarrow<kCastS>(Slot<TS>(out, oo[kOutV]), vNew, n);
         if constexpr (kAms) FaNarrow<kCastS>(Slot<TS>(out, oo[kOutVmax]), vmaxNew, n);
@@ -252,6 +257,8 @@ private:
 
     const FusedAdamwGroupTilingData* td_;
     FaStepCoeffs coeffs_;
+    uint32_t srKey_;
+    int64_t indexBase_;
     TPipe pipe_;
     TQue<QuePosition::VECIN, kBufferNum> inQue_;
     TQue<QuePosition::VECOUT, kBufferNum> outQue_;
@@ -271,8 +278,9 @@ __aicore__ inline FaLaunchArgs FaReadArgs(GM_ADDR coeffs, GM_ADDR counters)
     a.coeffs = FaMakeStepCoeffs(cf.GetValue(0), cf.GetValue(1), ct.GetValue(0), cf.GetValue(2), cf.GetValue(3),
                                 cf.GetValue(4), cf.GetValue(5), cf.GetValue(6));
     a.skip = cf.GetValue(7) != 0.0f;
-    a.seed = static_cast<uint64_t>(ct.GetValue(1));
+    a.srKey = FaSrKey(static_cast<uint64_t>(ct.GetValue(1)), static_cast<uint32_t>(ct.GetValue(0)));
     a.indexBase = ct.GetValue(2);
+    a.stochastic = ct.GetValue(3) != 0;
     return a;
 }
 
@@ -306,9 +314,17 @@ extern "C" __global__ __aicore__ void fused_adamw_group(GM_ADDR coeffs, GM_ADDR 
     }
     // DTYPE_<INPUT> is the C type of that input for the dtype combination this
     // binary is built for (the custom-operator build compiles one per OpDef column).
-    switch (td.flags & (kFaAmsgrad | kFaMaster)) {
+    // Stochastic rounding excludes a master (a master keeps the exact value).
+    const uint32_t sr = args.stochastic && !(td.flags & kFaMaster) ? kFaStochastic : 0u;
+    switch ((td.flags & (kFaAmsgrad | kFaMaster)) | sr) {
         case 0: FaRun<0>(args, var, grad, states, master, var_ref, states_ref, master_ref, &td); break;
         case kFaAmsgrad: FaRun<kFaAmsgrad>(args, var, grad, states, master, var_ref, states_ref, master_ref, &td); break;
+        case kFaStochastic:
+            FaRun<kFaStochastic>(args, var, grad, states, master, var_ref, states_ref, master_ref, &td);
+            break;
+        case kFaAmsgrad | kFaStochastic:
+            FaRun<kFaAmsgrad | kFaStochastic>(args, var, grad, states, master, var_ref, states_ref, master_ref, &td);
+            break;
         case kFaMaster: FaRun<kFaMaster>(args, var, grad, states, master, var_ref, states_ref, master_ref, &td); break;
         default:
             FaRun<kFaAmsgrad | kFaMaster>(args, var, grad, states, master, var_ref, states_ref, master_ref, &td);

@@ -1,4 +1,4 @@
-// Test driver: the unchanged FusedAdamwGroup kernel (kernels/ascend/op_kernel/
+// Test driver: the FusedAdamwGroup kernel source, as is (kernels/ascend/op_kernel/
 // fused_adamw_group.cpp) and its host tiling plan, compiled with g++ against the
 // emulated Ascend C API in this folder, behind a C ABI for ctypes
 // (tests/ascend/ascend_emu.py). Built once per dtype column, as CANN's build
@@ -11,6 +11,7 @@
 #include "fused_adamw_group.cpp"  // the kernel itself
 
 #include "adamw_tiling_plan.h"
+#include "../../../kernels/common/rounding.h"  // the C++ kernels' random bits, to compare with the kernel's
 
 #include <vector>
 
@@ -100,6 +101,22 @@ int fa_emu_adamw_group(uint32_t n, void** params, void** grads, const int64_t* n
     });
     fa_emu::export_stats(stats6);
     return fa_emu::report(e, err, err_len);
+}
+
+// Compares the kernel's scalar hash (adamw_stochastic.h) with kernels/common/rounding.h
+// on `count` pseudo-random (seed, step, index) triples; returns the mismatches.
+uint32_t fa_emu_sr_mismatches(uint64_t seed, uint32_t count)
+{
+    uint32_t bad = 0;
+    uint64_t x = seed;
+    for (uint32_t i = 0; i < count; ++i) {
+        x = x * 6364136223846793005ULL + 1442695040888963407ULL;
+        const uint32_t step = static_cast<uint32_t>(x >> 33);
+        const uint32_t key = FaSrKey(x, step);
+        bad += key != fused_adamw::fa_sr_key(x, step);
+        bad += FaFmix32(static_cast<uint32_t>(x >> 7)) != fused_adamw::fa_fmix32(static_cast<uint32_t>(x >> 7));
+    }
+    return bad;
 }
 
 // The kernel's scalar-unit coefficient code (adamw_coeffs.h), for its own tests.

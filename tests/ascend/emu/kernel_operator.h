@@ -1,5 +1,5 @@
 // A CPU implementation of the part of the Ascend C API that the project's Ascend
-// kernels (kernels/ascend/op_kernel) use, so their unchanged source compiles
+// kernels (kernels/ascend/op_kernel) use, so their source compiles as is
 // with g++ and runs in the tests. Written from the public Ascend C API
 // documentation (hiascend.com "Ascend C API" pages: GlobalTensor, LocalTensor,
 // TPipe, TQue, TBuf, DataCopy, DataCopyPad, the vector ops, Cast, RoundMode,
@@ -18,13 +18,17 @@
 //    block ends) throws fa_emu::ProtocolError;
 //  - every UB operand must lie inside the buffer it came from and start on a
 //    32-byte boundary; DataCopy lengths must be whole 32-byte blocks;
-//    DataCopyPad moves any byte count and pads each block to 32 bytes in UB;
+//    DataCopyPad moves any byte count and pads each block to 32 bytes in UB, for
+//    the element types its API page lists;
 //    GM accesses must lie inside the buffers the launcher registered;
 //  - vector ops do one float32 operation (one IEEE rounding) per element (build
-//    with -ffp-contract=off); a vector op that reads or overwrites bytes that an
-//    earlier vector op wrote, with no PipeBarrier<PIPE_V> in between, fails (the
-//    V pipe does not order dependent instructions by itself);
-//  - Cast with the documented round modes for float <-> half / bfloat16_t.
+//    with -ffp-contract=off), or 32-bit integer arithmetic modulo 2^32, 16-bit
+//    And/Or, shifts, CreateVecIndex; each checks its element types; a vector op
+//    that reads or overwrites bytes that an earlier vector op wrote, with no
+//    PipeBarrier<PIPE_V> in between, fails (the V pipe does not order dependent
+//    instructions by itself);
+//  - Cast with the documented round modes for float <-> half / bfloat16_t and
+//    int32 -> float.
 // Not modelled: timing, pipe overlap, the NPU's own Sqrt/Div accuracy (taken as
 // IEEE correctly rounded here), repeat/mask forms of the vector ops.
 #ifndef FA_EMU_KERNEL_OPERATOR_H
@@ -489,6 +493,14 @@ struct DataCopyPadExtParams {
 };
 
 namespace detail {
+// DataCopyPad's element types on A2 vector cores, as its API page lists them
+// (bfloat16_t is not among them: kernels move bf16 data as half, same bits).
+template <typename T>
+constexpr bool kPadCopyType = std::is_same<T, half>::value || std::is_same<T, float>::value ||
+                              std::is_same<T, int16_t>::value || std::is_same<T, uint16_t>::value ||
+                              std::is_same<T, int32_t>::value || std::is_same<T, uint32_t>::value ||
+                              std::is_same<T, int8_t>::value || std::is_same<T, uint8_t>::value;
+
 inline void require_32(uint64_t bytes, const char* what)
 {
     if (bytes % 32 != 0)
@@ -526,6 +538,7 @@ template <typename T>
 __aicore__ inline void DataCopyPad(const LocalTensor<T>& dst, const GlobalTensor<T>& src,
                                    const DataCopyExtParams& p, const DataCopyPadExtParams<T>& pad)
 {
+    static_assert(detail::kPadCopyType<T>, "DataCopyPad: unsupported element type (bfloat16_t: copy as half)");
     const char* what = "DataCopyPad GM->UB";
     if (p.blockLen % sizeof(T) != 0) fa_emu::fail(std::string(what) + ": blockLen is not a whole number of elements");
     const uint64_t left = pad.isPad ? pad.leftPadding * sizeof(T) : 0;
@@ -556,6 +569,7 @@ __aicore__ inline void DataCopyPad(const LocalTensor<T>& dst, const GlobalTensor
 template <typename T>
 __aicore__ inline void DataCopyPad(const GlobalTensor<T>& dst, const LocalTensor<T>& src, const DataCopyExtParams& p)
 {
+    static_assert(detail::kPadCopyType<T>, "DataCopyPad: unsupported element type (bfloat16_t: copy as half)");
     const char* what = "DataCopyPad UB->GM";
     if (p.blockLen % sizeof(T) != 0) fa_emu::fail(std::string(what) + ": blockLen is not a whole number of elements");
     const uint64_t ubBlock = (uint64_t(p.blockLen) + 31) / 32 * 32;
@@ -597,49 +611,113 @@ T* ptr(const LocalTensor<T>& t) { return reinterpret_cast<T*>(fa_emu::core().ub.
 
 }  // namespace detail
 
-#define FA_EMU_BINARY(NAME, EXPR)                                                                              \
+namespace detail {
+
+// Element arithmetic: float32 (one IEEE rounding), or 32-bit integers modulo 2^32.
+template <typename T>
+constexpr bool kInt32 = std::is_same<T, int32_t>::value || std::is_same<T, uint32_t>::value;
+template <typename T>
+T add(T x, T y) { if constexpr (kInt32<T>) return T(uint32_t(x) + uint32_t(y)); else return x + y; }
+template <typename T>
+T sub(T x, T y) { if constexpr (kInt32<T>) return T(uint32_t(x) - uint32_t(y)); else return x - y; }
+template <typename T>
+T mul(T x, T y) { if constexpr (kInt32<T>) return T(uint32_t(x) * uint32_t(y)); else return x * y; }
+
+}  // namespace detail
+
+// ARITH: float32, int32_t, uint32_t; FLOAT: float32 only.
+#define FA_EMU_TYPES_ARITH(NAME) \
+    static_assert(std::is_same<T, float>::value || detail::kInt32<T>, #NAME ": float32 or 32-bit integers");
+#define FA_EMU_TYPES_FLOAT(NAME) static_assert(std::is_same<T, float>::value, #NAME ": float32 only");
+#define FA_EMU_BINARY(NAME, TYPES, EXPR)                                                                       \
     template <typename T>                                                                                      \
     __aicore__ inline void NAME(const LocalTensor<T>& dst, const LocalTensor<T>& a, const LocalTensor<T>& b,   \
                                 int32_t count)                                                                 \
     {                                                                                                          \
-        static_assert(std::is_same<T, float>::value, #NAME ": the emulator implements float32 only");          \
+        TYPES(NAME)                                                                                            \
         detail::vector_access(#NAME, count, dst, a, b);                                                        \
         T *d = detail::ptr(dst), *x = detail::ptr(a), *y = detail::ptr(b);                                     \
         for (int32_t i = 0; i < count; ++i) d[i] = (EXPR);                                                     \
     }
-#define FA_EMU_SCALAR(NAME, EXPR)                                                                              \
+#define FA_EMU_SCALAR(NAME, TYPES, EXPR)                                                                       \
     template <typename T>                                                                                      \
     __aicore__ inline void NAME(const LocalTensor<T>& dst, const LocalTensor<T>& a, const T& k, int32_t count) \
     {                                                                                                          \
-        static_assert(std::is_same<T, float>::value, #NAME ": the emulator implements float32 only");          \
+        TYPES(NAME)                                                                                            \
         detail::vector_access(#NAME, count, dst, a);                                                           \
         T *d = detail::ptr(dst), *x = detail::ptr(a);                                                          \
         for (int32_t i = 0; i < count; ++i) d[i] = (EXPR);                                                     \
     }
-#define FA_EMU_UNARY(NAME, EXPR)                                                                               \
+#define FA_EMU_UNARY(NAME, TYPES, EXPR)                                                                        \
     template <typename T>                                                                                      \
     __aicore__ inline void NAME(const LocalTensor<T>& dst, const LocalTensor<T>& a, int32_t count)             \
     {                                                                                                          \
-        static_assert(std::is_same<T, float>::value, #NAME ": the emulator implements float32 only");          \
+        TYPES(NAME)                                                                                            \
         detail::vector_access(#NAME, count, dst, a);                                                           \
         T *d = detail::ptr(dst), *x = detail::ptr(a);                                                          \
         for (int32_t i = 0; i < count; ++i) d[i] = (EXPR);                                                     \
     }
-FA_EMU_BINARY(Add, x[i] + y[i])
-FA_EMU_BINARY(Sub, x[i] - y[i])
-FA_EMU_BINARY(Mul, x[i] * y[i])
-FA_EMU_BINARY(Div, x[i] / y[i])
-FA_EMU_BINARY(Max, std::isnan(x[i]) || std::isnan(y[i]) ? NAN : (x[i] > y[i] ? x[i] : y[i]))
-FA_EMU_BINARY(Min, std::isnan(x[i]) || std::isnan(y[i]) ? NAN : (x[i] < y[i] ? x[i] : y[i]))
-FA_EMU_SCALAR(Muls, x[i] * k)
-FA_EMU_SCALAR(Adds, x[i] + k)
-FA_EMU_SCALAR(Maxs, std::isnan(x[i]) ? NAN : (x[i] > k ? x[i] : k))
-FA_EMU_SCALAR(Mins, std::isnan(x[i]) ? NAN : (x[i] < k ? x[i] : k))
-FA_EMU_UNARY(Sqrt, std::sqrt(x[i]))
-FA_EMU_UNARY(Abs, std::fabs(x[i]))
+FA_EMU_BINARY(Add, FA_EMU_TYPES_ARITH, detail::add(x[i], y[i]))
+FA_EMU_BINARY(Sub, FA_EMU_TYPES_ARITH, detail::sub(x[i], y[i]))
+FA_EMU_BINARY(Mul, FA_EMU_TYPES_ARITH, detail::mul(x[i], y[i]))
+FA_EMU_BINARY(Div, FA_EMU_TYPES_FLOAT, x[i] / y[i])
+FA_EMU_BINARY(Max, FA_EMU_TYPES_FLOAT, std::isnan(x[i]) || std::isnan(y[i]) ? NAN : (x[i] > y[i] ? x[i] : y[i]))
+FA_EMU_BINARY(Min, FA_EMU_TYPES_FLOAT, std::isnan(x[i]) || std::isnan(y[i]) ? NAN : (x[i] < y[i] ? x[i] : y[i]))
+FA_EMU_SCALAR(Muls, FA_EMU_TYPES_ARITH, detail::mul(x[i], k))
+FA_EMU_SCALAR(Adds, FA_EMU_TYPES_ARITH, detail::add(x[i], k))
+FA_EMU_SCALAR(Maxs, FA_EMU_TYPES_FLOAT, std::isnan(x[i]) ? NAN : (x[i] > k ? x[i] : k))
+FA_EMU_SCALAR(Mins, FA_EMU_TYPES_FLOAT, std::isnan(x[i]) ? NAN : (x[i] < k ? x[i] : k))
+FA_EMU_UNARY(Sqrt, FA_EMU_TYPES_FLOAT, std::sqrt(x[i]))
+FA_EMU_UNARY(Abs, FA_EMU_TYPES_FLOAT, std::fabs(x[i]))
 #undef FA_EMU_BINARY
 #undef FA_EMU_SCALAR
 #undef FA_EMU_UNARY
+
+// Bitwise And / Or: 16-bit integer lanes (wider data is processed through a
+// ReinterpretCast to uint16_t with twice the count).
+#define FA_EMU_BITWISE(NAME, OP)                                                                               \
+    template <typename T>                                                                                      \
+    __aicore__ inline void NAME(const LocalTensor<T>& dst, const LocalTensor<T>& a, const LocalTensor<T>& b,   \
+                                int32_t count)                                                                 \
+    {                                                                                                          \
+        static_assert(std::is_same<T, uint16_t>::value || std::is_same<T, int16_t>::value,                     \
+                      #NAME ": 16-bit integer lanes only");                                                    \
+        detail::vector_access(#NAME, count, dst, a, b);                                                        \
+        T *d = detail::ptr(dst), *x = detail::ptr(a), *y = detail::ptr(b);                                     \
+        for (int32_t i = 0; i < count; ++i) d[i] = static_cast<T>(x[i] OP y[i]);                               \
+    }
+FA_EMU_BITWISE(And, &)
+FA_EMU_BITWISE(Or, |)
+#undef FA_EMU_BITWISE
+
+// Shifts by a scalar: logical for unsigned lanes, arithmetic for signed ones.
+template <typename T>
+__aicore__ inline void ShiftRight(const LocalTensor<T>& dst, const LocalTensor<T>& a, const T& k, int32_t count)
+{
+    static_assert(std::is_integral<T>::value && (sizeof(T) == 2 || sizeof(T) == 4), "ShiftRight: 16/32-bit integers");
+    detail::vector_access("ShiftRight", count, dst, a);
+    T *d = detail::ptr(dst), *x = detail::ptr(a);
+    for (int32_t i = 0; i < count; ++i) d[i] = static_cast<T>(x[i] >> k);
+}
+template <typename T>
+__aicore__ inline void ShiftLeft(const LocalTensor<T>& dst, const LocalTensor<T>& a, const T& k, int32_t count)
+{
+    static_assert(std::is_integral<T>::value && (sizeof(T) == 2 || sizeof(T) == 4), "ShiftLeft: 16/32-bit integers");
+    detail::vector_access("ShiftLeft", count, dst, a);
+    T *d = detail::ptr(dst), *x = detail::ptr(a);
+    using U = typename std::make_unsigned<T>::type;
+    for (int32_t i = 0; i < count; ++i) d[i] = static_cast<T>(static_cast<U>(x[i]) << k);
+}
+
+// dst[i] = first + i (int32).
+template <typename T>
+__aicore__ inline void CreateVecIndex(const LocalTensor<T>& dst, const T& first, int32_t count)
+{
+    static_assert(std::is_same<T, int32_t>::value, "CreateVecIndex: the emulator implements int32_t");
+    detail::vector_access<T>("CreateVecIndex", count, dst);
+    T* d = detail::ptr(dst);
+    for (int32_t i = 0; i < count; ++i) d[i] = detail::add(first, static_cast<T>(i));
+}
 
 // Duplicate: fill with a scalar.
 template <typename T>
@@ -692,7 +770,7 @@ uint16_t narrow(float x, RoundMode mode, ToF toF, Rne rne)
 
 // Supported pairs and modes (Ascend C Cast, A2 vector cores): half/bfloat16_t ->
 // float: CAST_NONE (exact); float -> half: every mode; float -> bfloat16_t:
-// CAST_RINT/FLOOR/CEIL/ROUND/TRUNC.
+// CAST_RINT/FLOOR/CEIL/ROUND/TRUNC; int32_t -> float (exact below 2^24).
 template <typename D, typename S>
 __aicore__ inline void Cast(const LocalTensor<D>& dst, const LocalTensor<S>& src, RoundMode mode, int32_t count)
 {
@@ -702,6 +780,13 @@ __aicore__ inline void Cast(const LocalTensor<D>& dst, const LocalTensor<S>& src
     if constexpr (std::is_same<D, float>::value && (std::is_same<S, half>::value || std::is_same<S, bfloat16_t>::value)) {
         if (mode != RoundMode::CAST_NONE) fa_emu::fail("Cast 16-bit -> float: only CAST_NONE (the conversion is exact)");
         for (int32_t i = 0; i < count; ++i) d[i] = static_cast<float>(s[i]);
+    } else if constexpr (std::is_same<D, float>::value && std::is_same<S, int32_t>::value) {
+        for (int32_t i = 0; i < count; ++i) {
+            const float f = static_cast<float>(s[i]);  // round to nearest even
+            if (mode != RoundMode::CAST_NONE && mode != RoundMode::CAST_RINT && static_cast<int64_t>(f) != s[i])
+                fa_emu::fail("Cast int32 -> float: only CAST_NONE/CAST_RINT are emulated for inexact values");
+            d[i] = f;
+        }
     } else if constexpr (std::is_same<S, float>::value && std::is_same<D, half>::value) {
         for (int32_t i = 0; i < count; ++i)
             d[i].bits = detail::narrow(s[i], mode, fa_emu::half_bits_to_float, fa_emu::float_to_half_rne);

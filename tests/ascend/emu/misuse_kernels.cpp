@@ -4,6 +4,7 @@
 // GM buffer and returns 0 or 1 with the emulator's message.
 #include <cstring>
 #include <string>
+#include <vector>
 
 #include "kernel_operator.h"
 #include "launcher.h"
@@ -229,6 +230,57 @@ int fa_misuse(const char* name, float* gm_io, char* err, int err_len)
         return fa_emu::report(msg, err, err_len);
     }
     return 2;
+}
+
+// Cast of `n` (<= 4096) floats to half and bfloat16_t in round mode `mode`
+// (RoundMode's value), as a kernel: GM -> UB -> Cast -> GM. bf16 is skipped for
+// the modes it does not support (CAST_NONE, CAST_ODD). Returns 0 or 1 + message.
+int fa_cast(const float* in, int32_t n, int mode, uint16_t* out_half, uint16_t* out_bf16, char* err, int err_len)
+{
+    std::vector<float> src(in, in + n);
+    std::vector<half> h(n);
+    std::vector<bfloat16_t> b(n);
+    fa_emu::begin_launch(192 * 1024);
+    fa_emu::register_gm(src.data(), n * 4, "in");
+    fa_emu::register_gm(h.data(), n * 2, "half");
+    fa_emu::register_gm(b.data(), n * 2, "bf16");
+    const RoundMode rm = static_cast<RoundMode>(mode);
+    const bool bf16 = rm != RoundMode::CAST_NONE && rm != RoundMode::CAST_ODD;
+    const std::string msg = fa_emu::launch(1, [&] {
+        TPipe pipe;
+        TQue<QuePosition::VECIN, 1> qin;
+        TQue<QuePosition::VECOUT, 1> qout;
+        pipe.InitBuffer(qin, 1, 4096 * 4);
+        pipe.InitBuffer(qout, 1, 4096 * 4);
+        GlobalTensor<float> g;
+        GlobalTensor<half> gh;
+        GlobalTensor<half> gb;  // bfloat16 bits, moved as half (DataCopyPad has no bfloat16_t)
+        g.SetGlobalBuffer(src.data(), n);
+        gh.SetGlobalBuffer(h.data(), n);
+        gb.SetGlobalBuffer(reinterpret_cast<half*>(b.data()), n);
+        LocalTensor<float> x = qin.AllocTensor<float>();
+        DataCopyPad(x, g, DataCopyExtParams{1, static_cast<uint32_t>(n * 4), 0, 0, 0},
+                    DataCopyPadExtParams<float>{false, 0, 0, 0});
+        qin.EnQue(x);
+        x = qin.DeQue<float>();
+        LocalTensor<uint8_t> y = qout.AllocTensor<uint8_t>();
+        Cast(y.ReinterpretCast<half>(), x, rm, n);
+        if (bf16) Cast(y[4096 * 2].ReinterpretCast<bfloat16_t>(), x, rm, n);
+        PipeBarrier<PIPE_V>();
+        qout.EnQue(y);
+        qin.FreeTensor(x);
+        y = qout.DeQue<uint8_t>();
+        DataCopyPad(gh, y.ReinterpretCast<half>(), DataCopyExtParams{1, static_cast<uint32_t>(n * 2), 0, 0, 0});
+        if (bf16)
+            DataCopyPad(gb, y[4096 * 2].ReinterpretCast<half>(),
+                        DataCopyExtParams{1, static_cast<uint32_t>(n * 2), 0, 0, 0});
+        qout.FreeTensor(y);
+    });
+    for (int32_t i = 0; i < n; ++i) {
+        out_half[i] = h[i].bits;
+        out_bf16[i] = b[i].bits;
+    }
+    return fa_emu::report(msg, err, err_len);
 }
 
 }  // extern "C"
