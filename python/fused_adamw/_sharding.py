@@ -42,9 +42,11 @@ from mindspore import Parameter, ParameterTuple, Tensor, nn, ops
 from mindspore.common import dtype as mstype
 from mindspore.communication import GlobalComm, get_group_size, get_rank
 from mindspore.context import ParallelMode
+from mindspore.ops import composite as C
 from mindspore.ops import functional as F
 
 from ._custom_op import make_group_op
+from ._gather import gather, gather_plan
 from ._layout import state_name
 from ._state_view import _float32_numpy
 
@@ -98,18 +100,43 @@ def shard_size(total, size):
 
 
 def _pieces(group, sizes, lo, hi):
-    """The pieces of a group's flat layout that fall into [lo, hi), in order: (i, a, b) is
-    elements a..b of member parameter i flattened, (-1, n, 0) is n padding elements. Every
-    rank gets the same list (a gap before each member, the member, a tail), with empty pieces
-    where its range misses them: see ShardedStep for why the structure must not vary."""
+    """What of a group's flat layout falls into [lo, hi): for each member, in order, (n, a, b):
+    n padding elements before it, then elements a..b of the member flattened; and the
+    padding after the last member. Every rank gets one entry per member, empty where its
+    range misses it: see ShardedStep for why the structure must not vary."""
     pieces, at = [], 0
     for i, offset in zip(group.indices, group.offsets):
-        pieces.append((-1, max(0, min(offset, hi) - max(at, lo)), 0))
+        gap = max(0, min(offset, hi) - max(at, lo))
         a, b = max(offset, lo), min(offset + sizes[i], hi)
-        pieces.append((i, a - offset, b - offset) if a < b else (i, 0, 0))
+        pieces.append((gap, a - offset, b - offset) if a < b else (gap, 0, 0))
         at = offset + sizes[i]
-    pieces.append((-1, max(0, hi - max(at, lo)), 0))
-    return tuple(pieces)
+    return tuple(pieces), max(0, hi - max(at, lo))
+
+
+# Per-member operations of the sharded step, applied with one flat C.Map over a group's
+# members: a Python loop of tuple concatenations compiles as a nested call chain that
+# exceeds MindSpore's call depth limit for a few hundred members (_gather.py).
+_param_piece = C.MultitypeFuncGraph("fused_adamw_param_piece")
+_grad_piece = C.MultitypeFuncGraph("fused_adamw_grad_piece")
+_write_back = C.MultitypeFuncGraph("fused_adamw_write_back")
+
+
+@_param_piece.register("Tensor", "Tensor", "Number", "Number")
+def _param_piece_of(param, pad, a, b):
+    """`pad`, then elements a..b of the flattened parameter."""
+    return ops.concat((pad, F.reshape(param, (-1,))[a:b]))
+
+
+@_grad_piece.register("Tensor", "Tensor", "Number", "Number")
+def _grad_piece_of(grad, pad, a, b):
+    # float32: exact, what the kernel computes in, and one dtype to concatenate (a 16-bit
+    # parameter's gradient may come as float32).
+    return ops.concat((pad, F.cast(F.reshape(grad, (-1,))[a:b], mstype.float32)))
+
+
+@_write_back.register("Tensor", "Tensor", "Number", "Number", "Tuple")
+def _write_back_to(full, param, offset, size, shape):
+    return F.assign(param, F.reshape(full[offset:offset + size], shape))
 
 
 def call_kernel(op, lr, wd, step, hyper, grad_ctl, rng, params, grads, states):
@@ -136,23 +163,30 @@ class ShardedStep(nn.Cell):
         self.totals = tuple(g.total for g in groups)
         self.shards = tuple(shard_size(g.total, size) for g in groups)
         self._rngs = tuple(Tensor(np.array([seed, rank * s], np.int64)) for s in self.shards)
-        self._pieces = tuple(_pieces(g, sizes, rank * s, (rank + 1) * s) for g, s in zip(groups, self.shards))
-        self._members = tuple(tuple((i, o, sizes[i], tuple(parameters[i].shape))
-                                    for i, o in zip(g.indices, g.offsets)) for g in groups)
+        self._plans = tuple(gather_plan(g.indices) for g in groups)
         dtypes = [parameters[g.rep].dtype for g in groups]
-        self._param_pads = tuple(self._zeros(pieces, d) for pieces, d in zip(self._pieces, dtypes))
-        self._grad_pads = tuple(self._zeros(pieces, mstype.float32) for pieces in self._pieces)
+        zeros = lambda n, dtype: Tensor(np.zeros(n, np.float32)).astype(dtype)
+        starts, stops, param_pads, grad_pads, param_tails, grad_tails = [], [], [], [], [], []
+        for g, s, dtype in zip(groups, self.shards, dtypes):
+            pieces, tail = _pieces(g, sizes, rank * s, (rank + 1) * s)
+            starts.append(tuple(a for _, a, _ in pieces))
+            stops.append(tuple(b for _, _, b in pieces))
+            param_pads.append(tuple(zeros(n, dtype) for n, _, _ in pieces))
+            grad_pads.append(tuple(zeros(n, mstype.float32) for n, _, _ in pieces))
+            param_tails.append(zeros(tail, dtype))
+            grad_tails.append(zeros(tail, mstype.float32))
+        self._starts, self._stops = tuple(starts), tuple(stops)
+        self._param_pads, self._grad_pads = tuple(param_pads), tuple(grad_pads)
+        self._param_tails, self._grad_tails = tuple(param_tails), tuple(grad_tails)
+        self._offsets = tuple(g.offsets for g in groups)
+        self._sizes = tuple(tuple(sizes[i] for i in g.indices) for g in groups)
+        self._shapes = tuple(tuple(tuple(parameters[i].shape) for i in g.indices) for g in groups)
         self.param_shard = ParameterTuple(
-            Parameter(Tensor(np.zeros(s, np.float32)).astype(dtype), name=state_name(tag, _PARAM_SHARD, k),
-                      requires_grad=False)
+            Parameter(zeros(s, dtype), name=state_name(tag, _PARAM_SHARD, k), requires_grad=False)
             for k, (s, dtype) in enumerate(zip(self.shards, dtypes)))
         self._ops = tuple(make_group_op(1, flags=f) for f in flags)
         self._all_gather = ops.AllGather()
-
-    @staticmethod
-    def _zeros(pieces, dtype):
-        """A zero constant for every padding piece (None elsewhere), built once."""
-        return tuple(Tensor(np.zeros(n, np.float32)).astype(dtype) if i < 0 else None for i, n, _ in pieces)
+        self._map = C.Map()
 
     def own_slice(self, k, flat):
         """This rank's slice of group k's unsharded flat state (NumPy), zero-padded."""
@@ -160,29 +194,23 @@ class ShardedStep(nn.Cell):
         padded[:flat.size] = flat
         return padded[self.rank * self.shards[k]:(self.rank + 1) * self.shards[k]]
 
-    def construct(self, lrs, wds, step, hyper, grad_ctl, params, grads, states):
+    def construct(self, lrs, wds, step, hyper, grad_ctl, group_params, grads, states):
+        """group_params: each group's ParameterTuple; grads: all gradients, `parameters` order;
+        states: each group's flat state inputs in the kernel's order."""
         outs = ()
         before = grads
         for k in range(len(self.shards)):
-            p_parts = ()
-            g_parts = ()
-            for j, (i, a, b) in enumerate(self._pieces[k]):
-                if i < 0:
-                    p_parts = p_parts + (self._param_pads[k][j],)
-                    g_parts = g_parts + (self._grad_pads[k][j],)
-                else:
-                    p_parts = p_parts + (params[i].reshape(-1)[a:b],)
-                    # float32: exact, what the kernel computes in, and one dtype to concatenate
-                    # (a 16-bit parameter's gradient may come as float32).
-                    g_parts = g_parts + (F.cast(grads[i].reshape(-1)[a:b], mstype.float32),)
+            params = group_params[k]
+            p_parts = self._map(_param_piece, params, self._param_pads[k], self._starts[k], self._stops[k])
+            g_parts = self._map(_grad_piece, gather(grads, self._plans[k]), self._grad_pads[k],
+                                self._starts[k], self._stops[k])
             shard = self.param_shard[k]
-            F.assign(shard, F.depend(ops.concat(p_parts), before))
+            F.assign(shard, F.depend(ops.concat(p_parts + (self._param_tails[k],)), before))
             out = call_kernel(self._ops[k], lrs[k], wds[k], step, hyper, grad_ctl, self._rngs[k], (shard,),
-                              (ops.concat(g_parts),), states[k])
+                              (ops.concat(g_parts + (self._grad_tails[k],)),), states[k])
             full = self._all_gather(F.depend(shard, out))
-            written = ()
-            for i, o, n, shape in self._members[k]:
-                written = written + (F.assign(params[i], full[o:o + n].reshape(shape)),)
+            written = self._map(F.partial(_write_back, full), params, self._offsets[k], self._sizes[k],
+                                self._shapes[k])
             before = written
             outs = outs + (F.depend(out, written),)
         return outs

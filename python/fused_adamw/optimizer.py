@@ -288,7 +288,7 @@ class FusedAdamW(Optimizer):
             states = ()
             for k in range(self._num_groups):
                 states = states + (self._states(k),)
-            return self._sharded(lrs, wds, self.global_step, self._hyper, grad_ctl, self._parameters,
+            return self._sharded(lrs, wds, self.global_step, self._hyper, grad_ctl, self._group_params,
                                  gradients, states)
         outs = ()
         for k in range(self._num_groups):

@@ -111,7 +111,7 @@ def test_merge_and_split_shards(rng, seed):
 def test_rank_pieces_tile_the_padded_layout(rng, ranks):
     """The pieces of ranks 0..N-1, laid end to end, are the group's flat layout (members at
     their offsets, zeros in the gaps and the tail) over N equal shards; every rank has the
-    same number of pieces."""
+    same number of pieces (one per member, and the tail)."""
     from fused_adamw._groups import KernelGroup
     from fused_adamw._sharding import _pieces, shard_size
 
@@ -129,9 +129,12 @@ def test_rank_pieces_tile_the_padded_layout(rng, ranks):
         expected[o:o + v.size] = v
     laid = []
     for r in range(ranks):
-        pieces = _pieces(group, sizes, r * shard, (r + 1) * shard)
-        assert len(pieces) == 2 * len(sizes) + 1
-        part = [np.zeros(a) if i < 0 else values[i][a:b] for i, a, b in pieces]
+        pieces, tail = _pieces(group, sizes, r * shard, (r + 1) * shard)
+        assert len(pieces) == len(sizes)
+        part = []
+        for i, (gap, a, b) in enumerate(pieces):
+            part += [np.zeros(gap), values[i][a:b]]
+        part.append(np.zeros(tail))
         assert sum(p.size for p in part) == shard
         laid += part
     np.testing.assert_array_equal(np.concatenate(laid), expected)
