@@ -128,8 +128,11 @@ def test_stochastic_rounding_is_seeded_and_within_one_ulp(mode, rng, dtype):
             o(tuple(to_tensor(g, dtype) for g in grads))
         for i in range(len(SHAPES)):
             p64, _, _ = _model(p0[i], grads[i], m0[i], v0[i], t)
-            # Either neighbour of the exact result: within one ulp of the 16-bit type.
-            assert rounding_excess(read_stored(params[i], dtype), p64, np.abs(p64), dtype).max() <= 2.0 + 1e-9
+            # Either neighbour of the exact result: within one ulp of the 16-bit type (plus the
+            # float32 error of the computation, on the scale of its operands: the old parameter
+            # and the update, which can cancel to a result far below both).
+            scale = np.abs(p0[i]) + np.abs(p64 - p0[i])
+            assert rounding_excess(read_stored(params[i], dtype), p64, scale, dtype).max() <= 2.0 + 1e-9
     same = [np.array_equal(read_stored(a, dtype), read_stored(b, dtype)) for a, b in zip(runs["a"][0], runs["b"][0])]
     other = [np.array_equal(read_stored(a, dtype), read_stored(c, dtype)) for a, c in zip(runs["a"][0], runs["c"][0])]
     assert all(same)
