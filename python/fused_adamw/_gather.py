@@ -57,6 +57,8 @@ def gather(items, plan):
     runs, indices = plan
     if indices is not None:
         return _map(F.partial(_pick, items), indices)
+    if len(runs) == 1:
+        return items[runs[0][0]:runs[0][1]:runs[0][2]]
     out = ()
     for start, stop, step in runs:
         out = out + items[start:stop:step]
