@@ -118,7 +118,7 @@ def test_flat_states_for_another_layout_are_refused(mode, rng, tmp_path):
         with pytest.raises(ValueError, match=f"laid out for .*{detail}.*from_mindformers"):
             ms.load_checkpoint(path, target)
         _assert_values(target, before)
-        with pytest.raises(ValueError, match=detail):
+        with pytest.raises(ValueError, match=detail or "laid out for"):
             from_mindformers(ms.load_checkpoint(path), target)
     same = FusedAdamW([a, b], learning_rate=0.01)
     assert ms.load_checkpoint(path, same) and ms.load_param_into_net(same, ms.load_checkpoint(path)) == ([], [])
