@@ -102,7 +102,7 @@ def test_matches_the_unfused_mindformers_composition(mode, rng, use_clip_grad, u
         loss_m, overflow_m, norm_m = step_m(x, y)
         assert bool(overflow_f.asnumpy()) == bool(overflow_m.asnumpy()), t
         assert float(step_f.scale_sense.asnumpy()) == float(step_m.scale_sense.asnumpy()), t
-        nf, nm = float(norm_f.asnumpy()), float(norm_m.asnumpy())
+        nf, nm = float(norm_f.asnumpy().reshape(-1)[0]), float(norm_m.asnumpy().reshape(-1)[0])
         if np.isfinite(nm):
             assert abs(nf - nm) <= 1e-6 * nm, (t, nf, nm)
         else:
