@@ -10,12 +10,16 @@ progressions (interleaving by a fixed stride, a gap or two) are taken as constan
 as _validation.check_gradients does for its per-gradient checks. (Parameters need no
 gather: FusedAdamW keeps each group's as a ParameterTuple.)
 """
+import mindspore as ms
 from mindspore.ops import composite as C
+from mindspore.ops import constexpr
 from mindspore.ops import functional as F
 
 # More progressions than this go through the Map (a slice each is cheap, but the
 # concatenations grow with their number).
 MAX_SLICES = 4
+
+_map = C.Map()
 
 _pick = C.MultitypeFuncGraph("fused_adamw_pick")
 
@@ -25,7 +29,11 @@ def _pick_item(items, i):
     return items[i]
 
 
-_map = C.Map()
+@constexpr
+def _graph_mode():
+    """True while GRAPH_MODE compiles (a constexpr runs then); False when PYNATIVE_MODE runs
+    the code, eagerly or compiling it under mindspore.jit."""
+    return ms.get_context("mode") == ms.GRAPH_MODE
 
 
 def progressions(indices):
@@ -56,7 +64,13 @@ def gather(items, plan):
     Usable in GRAPH_MODE: `plan` is a constant."""
     runs, indices = plan
     if indices is not None:
+        if _graph_mode():
+            # The primitive, not a Python function: no graph is specialised per index (1,500
+            # picked of 3,000: 1.4 s to compile against 5.5 s). PYNATIVE cannot run it eagerly.
+            return _map(F.partial(F.tuple_getitem, items), indices)
         return _map(F.partial(_pick, items), indices)
+    if len(runs) == 1:
+        return items[runs[0][0]:runs[0][1]:runs[0][2]]
     out = ()
     for start, stop, step in runs:
         out = out + items[start:stop:step]

@@ -33,7 +33,7 @@ class Spec(NamedTuple):
     name: str
     shape: Tuple[int, ...]
     dtype: object
-    role: str                                  # "parameter", "state", "global_step", ...
+    role: str                                  # "parameter" (the model's) or "optimizer Parameter"
     check_value: Optional[Callable] = None     # called with the incoming Tensor; raises to refuse
 
 

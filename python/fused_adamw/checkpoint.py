@@ -125,10 +125,12 @@ def from_mindformers(param_dict, cell, strict=False):
         found, missing = False, []
         for view, flats in ((opt.exp_avg, opt.exp_avg_flat), (opt.exp_avg_sq, opt.exp_avg_sq_flat)):
             merged = {}
+            flat_saved = any(flat.name in out for flat in flats)  # a FusedAdamW checkpoint
             for i, k, offset in _members(view):
                 name = view.name(i)
                 if name not in param_dict:
-                    missing.append(name)
+                    if not flat_saved:
+                        missing.append(name)
                     continue
                 param = opt.parameters[i]
                 value = _float32_numpy(param_dict[name])
