@@ -194,19 +194,25 @@ def param_groups(model):
 
 # ---------------------------------------------------------------- training
 
-def train(config, data, width, layers, heads, lr, seed, eval_every, log=None):
-    """Trains one configuration on `data` = (train batches, validation batch) in GRAPH_MODE.
-    Returns a dict: train_loss (per step), val_steps / val_loss, step_seconds (per step, the
-    first, which compiles the graph, included), parameters (count)."""
+def build(config, width, layers, heads, seq_len, lr, seed):
+    """(model, optimizer, train step) of one configuration, in GRAPH_MODE."""
     dtype, options = CONFIGS[config]
-    train_batches, val_batch = data
-    seq_len = train_batches.shape[-1] - 1
     ms.set_context(mode=ms.GRAPH_MODE)
     model = CharLM(width, layers, heads, seq_len, seed, dtype)
     optimizer = FusedAdamW(param_groups(model), learning_rate=lr, betas=(0.9, 0.95), eps=1e-8,
                            seed=seed, **options)
     step = nn.TrainOneStepCell(model, optimizer)
     step.set_train()
+    return model, optimizer, step
+
+
+def train(config, data, width, layers, heads, lr, seed, eval_every, log=None):
+    """Trains one configuration on `data` = (train batches, validation batch). Returns a dict:
+    train_loss (per step), val_steps / val_loss (validation loss before step 1 and every
+    eval_every steps), step_seconds (per step, the first, which compiles the graph, included),
+    parameters (count)."""
+    train_batches, val_batch = data
+    model, _, step = build(config, width, layers, heads, train_batches.shape[-1] - 1, lr, seed)
     val = Tensor(val_batch)
     history = {"config": config, "train_loss": [], "val_steps": [], "val_loss": [], "step_seconds": [],
                "parameters": int(sum(p.size for p in model.trainable_params()))}
@@ -307,7 +313,7 @@ def main(argv=None):
     histories = []
     for config in args.configs:
         histories.append(train(config, data, args.width, args.layers, args.heads, args.lr, args.seed,
-                               args.eval_every, log=print))
+                               args.eval_every, log=lambda line: print(line, flush=True)))
     run = (f"{histories[0]['parameters'] / 1e6:.2f}M parameters (width {args.width}, {args.layers} layers, "
            f"{args.heads} heads), {args.steps} steps of {args.batch}x{args.seq_len} chars, lr {args.lr:g}, "
            f"seed {args.seed}; MindSpore {ms.__version__}, Python {sys.version.split()[0]}, CPU")
