@@ -20,6 +20,10 @@ activations are float32. The optimizer states are float32 in every configuration
     python examples/bf16_char_lm.py                    # the documented run (docs/precision.md)
     python examples/bf16_char_lm.py --steps 50 --configs fp32 bf16 --out DIR
 
+Besides the losses it records how many parameters a step actually changed (sampled every
+--eval-every steps: the model's own parameters, i.e. the bf16 copies with masters), which is
+where round-to-nearest loses updates smaller than half a bf16 ulp.
+
 Writes loss_curves.png (needs matplotlib: pip install 'fused-adamw[bench]'), results.md and
 history.json into --out (default: a new temporary directory), nothing into the checkout.
 """
@@ -215,7 +219,9 @@ def train(config, data, width, layers, heads, lr, seed, eval_every, log=None):
     model, _, step = build(config, width, layers, heads, train_batches.shape[-1] - 1, lr, seed)
     val = Tensor(val_batch)
     history = {"config": config, "train_loss": [], "val_steps": [], "val_loss": [], "step_seconds": [],
+               "changed_steps": [], "changed_by_step": [],
                "parameters": int(sum(p.size for p in model.trainable_params()))}
+    initial = snapshot(model)
 
     def evaluate(at):
         history["val_steps"].append(at)
@@ -223,16 +229,39 @@ def train(config, data, width, layers, heads, lr, seed, eval_every, log=None):
 
     evaluate(0)
     for i, batch in enumerate(train_batches, start=1):
+        probe = i % eval_every == 0 or i == len(train_batches)
+        before = snapshot(model) if probe else None
         start = time.perf_counter()
         loss = float(step(Tensor(batch)).asnumpy())          # asnumpy waits for the step
         history["step_seconds"].append(time.perf_counter() - start)
         history["train_loss"].append(loss)
-        if i % eval_every == 0 or i == len(train_batches):
+        if probe:
+            history["changed_steps"].append(i)
+            history["changed_by_step"].append(float(np.mean(snapshot(model) != before)))
             evaluate(i)
             if log:
                 log(f"{config:12s} step {i:4d}  train {loss:.4f}  val {history['val_loss'][-1]:.4f}  "
+                    f"changed {100 * history['changed_by_step'][-1]:5.1f}%  "
                     f"{1e3 * np.median(history['step_seconds'][1:] or [0]):.0f} ms/step")
+    final = snapshot(model)
+    history["changed_since_start"] = float(np.mean(final != initial))
+    history["gains_changed_since_start"] = float(np.mean(_gains(model, final) != _gains(model, initial)))
     return history
+
+
+def snapshot(model):
+    """Every parameter's current value, float32 (exact for bfloat16), concatenated."""
+    return np.concatenate([ops.cast(p, mstype.float32).asnumpy().ravel() for p in model.trainable_params()])
+
+
+def _gains(model, flat):
+    """The LayerNorm gains (initialised to 1.0) out of a snapshot."""
+    parts, offset = [], 0
+    for p in model.trainable_params():
+        if p.name.endswith("gamma"):
+            parts.append(flat[offset:offset + p.size])
+        offset += p.size
+    return np.concatenate(parts)
 
 
 # ---------------------------------------------------------------- report
@@ -247,38 +276,53 @@ def summarize(history, last=20):
     seconds = np.asarray(history["step_seconds"][1:])  # without the compiling first step
     return {"config": history["config"], "final_train": float(train_loss[-last:].mean()),
             "mean_train": float(train_loss.mean()), "final_val": history["val_loss"][-1],
-            "best_val": min(history["val_loss"]), "ms_per_step": 1e3 * float(np.median(seconds))}
+            "best_val": min(history["val_loss"]), "ms_per_step": 1e3 * float(np.median(seconds)),
+            "changed_per_step": float(np.mean(history["changed_by_step"])),
+            "changed_since_start": history["changed_since_start"],
+            "gains_changed": history["gains_changed_since_start"]}
 
 
 def table(histories, last=20):
-    rows = ["| configuration | train loss, mean of last %d steps | train loss, mean of all steps | "
-            "validation loss, final | validation loss, best | ms/step (median) | bytes/param held |" % last,
-            "|---|---:|---:|---:|---:|---:|---|"]
+    """Two Markdown tables: the losses and step time; what the updates did to the parameters."""
+    losses = ["| configuration | train loss, mean of last %d steps | train loss, mean of all steps | "
+              "validation loss, final | validation loss, best | ms/step (median) | bytes/param held |" % last,
+              "|---|---:|---:|---:|---:|---:|---|"]
+    updates = ["| configuration | parameters changed by one step (mean over the probed steps) | "
+               "parameters changed since step 0 | LayerNorm gains changed since step 0 |",
+               "|---|---:|---:|---:|"]
     for h in histories:
         s = summarize(h, last)
-        rows.append(f"| {s['config']} | {s['final_train']:.4f} | {s['mean_train']:.4f} | {s['final_val']:.4f} | "
-                    f"{s['best_val']:.4f} | {s['ms_per_step']:.0f} | {BYTES[s['config']]} |")
-    return "\n".join(rows) + "\n"
+        losses.append(f"| {s['config']} | {s['final_train']:.4f} | {s['mean_train']:.4f} | {s['final_val']:.4f} | "
+                      f"{s['best_val']:.4f} | {s['ms_per_step']:.0f} | {BYTES[s['config']]} |")
+        updates.append(f"| {s['config']} | {100 * s['changed_per_step']:.1f}% | "
+                       f"{100 * s['changed_since_start']:.1f}% | {100 * s['gains_changed']:.1f}% |")
+    return "\n".join(losses) + "\n\n" + "\n".join(updates) + "\n"
 
 
 def plot(path, histories, title):
-    """Train (smoothed) and validation loss against step. Returns None, or why no plot was written."""
+    """Train (smoothed) and validation loss, and the fraction of parameters a step changed, against
+    step. Returns None, or why no plot was written."""
     try:
         import matplotlib
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
     except ImportError:
         return "matplotlib not installed: no plot (pip install 'fused-adamw[bench]')"
-    fig, (ax_train, ax_val) = plt.subplots(1, 2, figsize=(10, 4), sharey=True)
+    fig, (ax_train, ax_val, ax_changed) = plt.subplots(1, 3, figsize=(13, 4))
     for h in histories:
         loss = np.asarray(h["train_loss"])
         window = min(10, len(loss))
         smooth = np.convolve(loss, np.ones(window) / window, mode="valid")
         line, = ax_train.plot(np.arange(window, len(loss) + 1), smooth, label=h["config"], lw=1.2)
-        ax_val.plot(h["val_steps"], h["val_loss"], "o-", ms=3, lw=1.2, color=line.get_color(), label=h["config"])
+        style = dict(ms=3, lw=1.2, color=line.get_color(), label=h["config"])
+        ax_val.plot(h["val_steps"], h["val_loss"], "o-", **style)
+        ax_changed.plot(h["changed_steps"], 100 * np.asarray(h["changed_by_step"]), "o-", **style)
     ax_train.set_title(f"train loss (mean of {window} steps)")
     ax_val.set_title("validation loss")
-    for ax in (ax_train, ax_val):
+    ax_changed.set_title("parameters changed by the step (%)")
+    ax_val.sharey(ax_train)
+    ax_changed.set_ylim(0, 105)
+    for ax in (ax_train, ax_val, ax_changed):
         ax.set_xlabel("step")
         ax.grid(alpha=0.3)
     ax_train.set_ylabel("cross entropy (nats/char)")
@@ -300,7 +344,7 @@ def main(argv=None):
     parser.add_argument("--layers", type=int, default=4)
     parser.add_argument("--heads", type=int, default=4)
     parser.add_argument("--seq-len", type=int, default=64)
-    parser.add_argument("--batch", type=int, default=16)
+    parser.add_argument("--batch", type=int, default=8)
     parser.add_argument("--val-windows", type=int, default=64, help="validation sequences (one fixed batch)")
     parser.add_argument("--eval-every", type=int, default=25)
     parser.add_argument("--seed", type=int, default=0)

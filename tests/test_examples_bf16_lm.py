@@ -40,6 +40,8 @@ def test_four_configurations_train_from_the_same_start(example, rng, tmp_path, m
         assert len(h["train_loss"]) == 8 and len(h["step_seconds"]) == 8
         assert h["val_steps"] == [0, 4, 8]
         assert all(math.isfinite(x) for x in h["train_loss"] + h["val_loss"]), h
+        assert h["changed_steps"] == [4, 8]
+        assert all(0.0 <= x <= 1.0 for x in h["changed_by_step"] + [h["changed_since_start"]])
     # Same bf16-rounded initial weights, float32 compute, same first batch: the losses before
     # any update agree exactly across the four.
     assert len({h["train_loss"][0] for h in histories}) == 1
@@ -49,6 +51,7 @@ def test_four_configurations_train_from_the_same_start(example, rng, tmp_path, m
     fp32 = histories[0]
     assert np.mean(fp32["train_loss"][-3:]) < fp32["train_loss"][0] - 0.6, fp32["train_loss"]
     assert fp32["val_loss"][-1] < fp32["val_loss"][0] - 0.8, fp32["val_loss"]
+    assert fp32["changed_since_start"] > 0.99  # float32 keeps every update (decay moves even unseen rows)
 
     assert written == str(out)
     assert os.listdir(cwd) == []
