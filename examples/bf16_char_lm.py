@@ -282,47 +282,64 @@ def summarize(history, last=20):
             "gains_changed": history["gains_changed_since_start"]}
 
 
+def _gap(history, histories, key):
+    """history's final `key` minus the fp32 run's, as '(+x.xxxx)', or '' without an fp32 run."""
+    base = [h for h in histories if h["config"] == "fp32"]
+    return f" ({history[key][-1] - base[0][key][-1]:+.4f})" if base else ""
+
+
 def table(histories, last=20):
     """Two Markdown tables: the losses and step time; what the updates did to the parameters."""
     losses = ["| configuration | train loss, mean of last %d steps | train loss, mean of all steps | "
-              "validation loss, final | validation loss, best | ms/step (median) | bytes/param held |" % last,
+              "validation loss, final (minus fp32's) | validation loss, best | ms/step (median) | "
+              "bytes/param held |" % last,
               "|---|---:|---:|---:|---:|---:|---|"]
     updates = ["| configuration | parameters changed by one step (mean over the probed steps) | "
                "parameters changed since step 0 | LayerNorm gains changed since step 0 |",
                "|---|---:|---:|---:|"]
     for h in histories:
         s = summarize(h, last)
-        losses.append(f"| {s['config']} | {s['final_train']:.4f} | {s['mean_train']:.4f} | {s['final_val']:.4f} | "
-                      f"{s['best_val']:.4f} | {s['ms_per_step']:.0f} | {BYTES[s['config']]} |")
+        losses.append(f"| {s['config']} | {s['final_train']:.4f} | {s['mean_train']:.4f} | "
+                      f"{s['final_val']:.4f}{_gap(h, histories, 'val_loss')} | {s['best_val']:.4f} | "
+                      f"{s['ms_per_step']:.0f} | {BYTES[s['config']]} |")
         updates.append(f"| {s['config']} | {100 * s['changed_per_step']:.1f}% | "
                        f"{100 * s['changed_since_start']:.1f}% | {100 * s['gains_changed']:.1f}% |")
     return "\n".join(losses) + "\n\n" + "\n".join(updates) + "\n"
 
 
+# Line styles that keep overlapping curves apart (fp32, stochastic rounding and masters nearly coincide).
+_STYLE = {"fp32": dict(color="black", lw=2.4, ls="-"), "bf16": dict(color="tab:orange", lw=1.4, ls="-"),
+          "bf16-sr": dict(color="tab:blue", lw=1.4, ls="--"), "bf16-master": dict(color="tab:red", lw=1.4, ls=":")}
+
+
 def plot(path, histories, title):
-    """Train (smoothed) and validation loss, and the fraction of parameters a step changed, against
-    step. Returns None, or why no plot was written."""
+    """Train (smoothed) and validation loss, validation loss minus fp32's, and the fraction of
+    parameters a step changed, against step. Returns None, or why no plot was written."""
     try:
         import matplotlib
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
     except ImportError:
         return "matplotlib not installed: no plot (pip install 'fused-adamw[bench]')"
-    fig, (ax_train, ax_val, ax_changed) = plt.subplots(1, 3, figsize=(13, 4))
+    fig, ((ax_train, ax_val), (ax_gap, ax_changed)) = plt.subplots(2, 2, figsize=(10, 7.5))
+    base = [h for h in histories if h["config"] == "fp32"]
     for h in histories:
+        style = dict(_STYLE[h["config"]], label=h["config"])
         loss = np.asarray(h["train_loss"])
         window = min(10, len(loss))
-        smooth = np.convolve(loss, np.ones(window) / window, mode="valid")
-        line, = ax_train.plot(np.arange(window, len(loss) + 1), smooth, label=h["config"], lw=1.2)
-        style = dict(ms=3, lw=1.2, color=line.get_color(), label=h["config"])
-        ax_val.plot(h["val_steps"], h["val_loss"], "o-", **style)
-        ax_changed.plot(h["changed_steps"], 100 * np.asarray(h["changed_by_step"]), "o-", **style)
+        ax_train.plot(np.arange(window, len(loss) + 1), np.convolve(loss, np.ones(window) / window, "valid"), **style)
+        ax_val.plot(h["val_steps"], h["val_loss"], marker="o", ms=3, **style)
+        if base:
+            ax_gap.plot(h["val_steps"], np.asarray(h["val_loss"]) - base[0]["val_loss"], marker="o", ms=3, **style)
+        ax_changed.plot(h["changed_steps"], 100 * np.asarray(h["changed_by_step"]), marker="o", ms=3, **style)
     ax_train.set_title(f"train loss (mean of {window} steps)")
     ax_val.set_title("validation loss")
+    ax_gap.set_title("validation loss minus fp32's" if base else "(no fp32 run)")
+    ax_gap.set_yscale("symlog", linthresh=1e-3)
     ax_changed.set_title("parameters changed by the step (%)")
     ax_val.sharey(ax_train)
     ax_changed.set_ylim(0, 105)
-    for ax in (ax_train, ax_val, ax_changed):
+    for ax in (ax_train, ax_val, ax_gap, ax_changed):
         ax.set_xlabel("step")
         ax.grid(alpha=0.3)
     ax_train.set_ylabel("cross entropy (nats/char)")
@@ -332,6 +349,24 @@ def plot(path, histories, title):
     fig.savefig(path, dpi=80)
     plt.close(fig)
     return None
+
+
+def describe(args, parameters):
+    return (f"{parameters / 1e6:.2f}M parameters (width {args.width}, {args.layers} layers, {args.heads} heads), "
+            f"{args.steps} steps of {args.batch}x{args.seq_len} chars, lr {args.lr:g}, seed {args.seed}; "
+            f"MindSpore {ms.__version__}, Python {sys.version.split()[0]}, CPU")
+
+
+def report(out, args, histories, run):
+    """Writes history.json, results.md and loss_curves.png into `out`."""
+    with open(os.path.join(out, "history.json"), "w") as f:
+        json.dump({"args": vars(args), "run": run, "histories": histories}, f)
+    with open(os.path.join(out, "results.md"), "w") as f:
+        f.write(f"{run}\n\n{table(histories)}")
+    problem = plot(os.path.join(out, "loss_curves.png"), histories, run)
+    print(f"\n{run}\n\n{table(histories)}")
+    print(problem or f"wrote {os.path.join(out, 'loss_curves.png')}")
+    print(f"results in {out}")
 
 
 def main(argv=None):
@@ -349,26 +384,25 @@ def main(argv=None):
     parser.add_argument("--eval-every", type=int, default=25)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", help="output directory (default: a new temporary directory)")
+    parser.add_argument("--replot", metavar="HISTORY_JSON",
+                        help="train nothing: rewrite the table and plot of a saved history.json into --out")
     args = parser.parse_args(argv)
 
     out = args.out or tempfile.mkdtemp(prefix="fused_adamw_bf16_lm_")
     os.makedirs(out, exist_ok=True)
+    if args.replot:
+        with open(args.replot) as f:
+            saved = json.load(f)
+        saved_args = argparse.Namespace(**saved["args"])
+        histories = saved["histories"]
+        report(out, saved_args, histories, saved.get("run") or describe(saved_args, histories[0]["parameters"]))
+        return histories, out
     data = make_data(args.steps, args.batch, args.seq_len, args.val_windows, args.seed)
     histories = []
     for config in args.configs:
         histories.append(train(config, data, args.width, args.layers, args.heads, args.lr, args.seed,
                                args.eval_every, log=lambda line: print(line, flush=True)))
-    run = (f"{histories[0]['parameters'] / 1e6:.2f}M parameters (width {args.width}, {args.layers} layers, "
-           f"{args.heads} heads), {args.steps} steps of {args.batch}x{args.seq_len} chars, lr {args.lr:g}, "
-           f"seed {args.seed}; MindSpore {ms.__version__}, Python {sys.version.split()[0]}, CPU")
-    with open(os.path.join(out, "history.json"), "w") as f:
-        json.dump({"args": vars(args), "histories": histories}, f)
-    with open(os.path.join(out, "results.md"), "w") as f:
-        f.write(f"{run}\n\n{table(histories)}")
-    problem = plot(os.path.join(out, "loss_curves.png"), histories, run)
-    print(f"\n{run}\n\n{table(histories)}")
-    print(problem or f"wrote {os.path.join(out, 'loss_curves.png')}")
-    print(f"results in {out}")
+    report(out, args, histories, describe(args, histories[0]["parameters"]))
     return histories, out
 
 

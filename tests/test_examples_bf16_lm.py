@@ -63,6 +63,12 @@ def test_four_configurations_train_from_the_same_start(example, rng, tmp_path, m
     has_matplotlib = importlib.util.find_spec("matplotlib") is not None
     assert (out / "loss_curves.png").exists() == has_matplotlib
 
+    # --replot redraws a saved run without training: the same table from the same numbers.
+    again = tmp_path / "again"
+    example.main(["--replot", str(out / "history.json"), "--out", str(again)])
+    assert (again / "results.md").read_text() == table
+    assert os.listdir(cwd) == []
+
 
 def test_bf16_configurations_hold_bf16_parameters(example):
     for config, master, stochastic in (("bf16", False, False), ("bf16-sr", False, True),
