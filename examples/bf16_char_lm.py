@@ -404,6 +404,7 @@ def main(argv=None):
     for config in args.configs:
         histories.append(train(config, data, args.width, args.layers, args.heads, args.lr, args.seed,
                                args.eval_every, log=lambda line: print(line, flush=True)))
+        ms.ms_memory_recycle()  # MindSpore keeps each trained graph's runtime memory otherwise
     report(out, args, histories, describe(args, histories[0]["parameters"]))
     return histories, out
 
