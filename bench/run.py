@@ -10,6 +10,6 @@ import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "python"))
 
-from fused_adamw.bench import main  # noqa: E402
+from fused_adamw.bench.cli import main  # noqa: E402
 
 sys.exit(main())

@@ -33,13 +33,17 @@ set(CMAKE_CUDA_STANDARD_REQUIRED ON)
 
 # The kernels get their own object library: _C's CPU flags are g++ flags nvcc
 # does not take. No fast-math: NaN/Inf must propagate, division and sqrt stay
-# IEEE-rounded as on the CPU.
+# IEEE-rounded as on the CPU. -fmad=false: no multiply-add contraction (the PTX
+# carries mul.rn/add.rn, which ptxas never fuses), so every float32 operation is
+# rounded as in the CPU kernel (built with -ffp-contract=off) and the results
+# are bit-identical to it; with contraction, elements that cancel differed by
+# hundreds of ulps. tests/cuda/test_cuda_build.py checks the PTX for it.
 add_library(fa_cuda_kernels OBJECT kernels/cuda/adamw_cuda.cu)
 set_target_properties(fa_cuda_kernels PROPERTIES
   CUDA_ARCHITECTURES "${CMAKE_CUDA_ARCHITECTURES}"
   CUDA_RUNTIME_LIBRARY Static
   POSITION_INDEPENDENT_CODE ON)
-target_compile_options(fa_cuda_kernels PRIVATE $<$<COMPILE_LANGUAGE:CUDA>:-O3 -Xptxas=-warn-spills>)
+target_compile_options(fa_cuda_kernels PRIVATE $<$<COMPILE_LANGUAGE:CUDA>:-O3 -fmad=false -Xptxas=-warn-spills>)
 
 target_sources(_C PRIVATE csrc/aot_cuda.cpp)
 target_link_libraries(_C PRIVATE fa_cuda_kernels CUDA::cudart_static)

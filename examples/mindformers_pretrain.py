@@ -25,14 +25,14 @@ import tempfile
 import time
 
 # What MindFormers needs and where it comes from, checked before anything is imported.
-_MISSING = [
+_REQUIRED = [
     ("mindformers", "MindFormers 2.0.0 is not installed: pip install -r requirements-mindformers.txt && "
                     "pip install --no-deps mindformers==2.0.0 (docs/mindformers.md)"),
     ("hyper_parallel", "hyper_parallel is not installed: MindFormers 2.0.0 imports it at top level, and PyPI "
                        "does not carry it; install HyperParallel 1.0.0 from source, "
                        "https://atomgit.com/mindspore/hyper-parallel (docs/mindformers.md)"),
 ]
-for _module, _message in _MISSING:
+for _module, _message in _REQUIRED:
     if importlib.util.find_spec(_module) is None:
         sys.exit(f"examples/mindformers_pretrain.py: {_message}")
 

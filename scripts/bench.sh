@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The project's main job: the CPU benchmark of every AdamW a MindSpore user can run.
-#   scripts/bench.sh --quick      # under 2 minutes (after the one-time setup)
+#   scripts/bench.sh --quick      # a smoke test: about 2 minutes of runs (after the one-time setup)
 #   scripts/bench.sh              # GPT-like / single tensor at 10M, 100M, 1B (memory allowing)
 # Sets up .venv with the package and its `bench` extra (torch, deepspeed, matplotlib),
 # then runs `python -m fused_adamw.bench` with the arguments given; results (table,

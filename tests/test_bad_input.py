@@ -113,10 +113,108 @@ def test_dynamic_weight_decay_that_goes_negative(mode, rng):
     ({"learning_rate": math.inf}, ValueError, "learning_rate"),
     ({"learning_rate": Tensor(np.array([0.1, math.nan], np.float32))}, ValueError, "learning_rate"),
     ({"learning_rate": [0.1, -0.1]}, ValueError, "learning_rate"),
+    # valid in float64, not in float32 (the kernel's arithmetic)
+    ({"betas": (0.9, 0.99999999)}, ValueError, "'betas\\[1\\]' \\(beta2\\) must be in \\(0, 1\\) in float32"),
+    ({"betas": (1e-50, 0.999)}, ValueError, "'betas\\[0\\]' \\(beta1\\)"),
+    ({"betas": (math.nan, 0.999)}, ValueError, "beta1"),
+    ({"betas": (0.9, math.nan)}, ValueError, "beta2"),
+    ({"eps": 1e-50}, ValueError, "'eps' must be finite and > 0 in float32"),
+    ({"eps": 1e39}, ValueError, "'eps' must be finite"),
+    ({"eps": math.nan}, ValueError, "eps"),
+    ({"weight_decay": 1e39}, ValueError, "'weight_decay' must be finite and >= 0 in float32"),
+    ({"weight_decay": math.inf}, ValueError, "weight_decay"),
+    ({"learning_rate": 1e39}, ValueError, "'learning_rate' must be finite and >= 0 in float32"),
+    ({"learning_rate": [0.1, 1e39]}, ValueError, "learning_rate.*at step 1"),
 ])
 def test_bad_constructor_arguments(rng, kwargs, error, match):
     with pytest.raises(error, match=match):
         FusedAdamW(_params(rng), **kwargs)
+
+
+def test_bad_group_values_in_float32(rng):
+    params = _params(rng)
+    with pytest.raises(ValueError, match="'weight_decay' of parameter group 1 must be finite"):
+        FusedAdamW([{"params": params[:1]}, {"params": params[1:], "weight_decay": 1e39}])
+    with pytest.raises(ValueError, match="'lr' of parameter group 0 must be finite"):
+        FusedAdamW([{"params": params[:1], "lr": 1e39}, {"params": params[1:]}])
+
+
+@pytest.mark.parametrize("layout", ["list", "groups", "order_params"])
+def test_duplicate_parameters_are_rejected(rng, layout):
+    """A parameter listed twice would be updated twice per step, with two states."""
+    a, b = _params(rng, ((3,), (4,)))
+    params = {"list": [a, b, a],
+              "groups": [{"params": [a, b]}, {"params": [a], "lr": 0.1}],
+              "order_params": [{"params": [a, b]}, {"order_params": [a, b, a]}]}[layout]
+    with pytest.raises(ValueError, match="'layer0.weight'"):
+        FusedAdamW(params)
+
+
+@pytest.mark.parametrize("value", [2**31 - 1, -1])
+def test_global_step_that_cannot_be_incremented(mode, rng, value):
+    """int32 global_step at its maximum would wrap to a negative step inside the kernel."""
+    opt = _started(rng, FusedAdamW(_params(rng), learning_rate=0.01))
+    opt.global_step.set_data(Tensor(np.array([value], np.int32)))
+    _bad_call(opt, _grads(rng, opt.parameters), ValueError, "global_step must be in \\[0, 2147483646\\]")
+    opt = _rebuilt(opt) if mode == "graph" else opt  # docs/robustness.md
+    opt.global_step.set_data(Tensor(np.array([2**31 - 2], np.int32)))  # the last step that fits
+    opt(_grads(rng, opt.parameters))
+    assert int(opt.global_step.asnumpy()[0]) == 2**31 - 1
+
+
+def _rebuilt(opt):
+    """docs/robustness.md: after an error raised while a GRAPH_MODE step runs, MindSpore refuses
+    every later call of that compiled graph; a new optimizer over the same parameters, given the
+    old one's states (same names) by load_param_into_net, carries on."""
+    new = FusedAdamW(list(opt.parameters), learning_rate=opt.learning_rate.asnumpy().item(),
+                     betas=opt.betas, eps=opt.eps_value)
+    not_loaded, _ = ms.load_param_into_net(new, {p.name: p for p in opt.get_parameters()})
+    assert not_loaded == []
+    return new
+
+
+def test_graph_mode_recovery_after_a_runtime_refusal(rng):
+    """The recovery docs/robustness.md describes continues exactly as if the bad call never happened."""
+    ms.set_context(mode=ms.GRAPH_MODE)
+    try:
+        values = _params(rng)
+        opt = FusedAdamW(_params(rng), learning_rate=0.01)
+        twin = FusedAdamW([Parameter(p.copy(), name=p.name) for p in opt.parameters], learning_rate=0.01)
+        for _ in range(2):
+            grads = _grads(rng, values)
+            opt(grads)
+            twin(grads)
+        opt.learning_rate.set_data(Tensor(math.nan, ms.float32))
+        _bad_call(opt, _grads(rng, values), ValueError, "learning rate of parameter group 0")
+        opt.learning_rate.set_data(Tensor(0.01, ms.float32))
+        with pytest.raises(RuntimeError, match="previous step"):
+            opt(_grads(rng, values))  # MindSpore's behaviour, documented
+        opt = _rebuilt(opt)
+        grads = _grads(rng, values)
+        opt(grads)
+        twin(grads)
+        for a, b in zip(list(opt.get_parameters()), list(twin.get_parameters())):
+            np.testing.assert_array_equal(a.asnumpy(), b.asnumpy(), err_msg=a.name)
+    finally:
+        ms.set_context(mode=ms.PYNATIVE_MODE)
+
+
+class _MixedDtypeSchedule(nn.learning_rate_schedule.LearningRateSchedule):
+    def construct(self, global_step):
+        if global_step < 2:
+            return ms.ops.cast(global_step, ms.float16) * 0.01 + 0.01
+        return ms.ops.cast(global_step, ms.float32) * 0.01
+
+
+def test_schedule_whose_branches_return_other_dtypes(mode, rng):
+    """GRAPH_MODE cannot join the branches: MindSpore's TypeError at compile time, before
+    anything runs. PYNATIVE_MODE runs the branch taken; its value is cast to float32."""
+    opt = FusedAdamW(_params(rng), learning_rate=_MixedDtypeSchedule())
+    if mode == "graph":
+        _bad_call(opt, _grads(rng, opt.parameters), TypeError, "Float16")
+    else:
+        _started(rng, opt)
+        assert int(opt.global_step.asnumpy()[0]) == 2
 
 
 def test_bad_parameter_lists(rng):

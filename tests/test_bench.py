@@ -3,6 +3,8 @@ block), every ratio against it, a visible flag on any row that beat it, "n/a" in
 what did not run, a progress count that reaches its total, and --help giving every default.
 One short real run checks that the pieces fit together (no timing is asserted)."""
 import json
+import subprocess
+import sys
 from types import SimpleNamespace
 
 import numpy as np
@@ -50,7 +52,16 @@ def synthetic(monkeypatch, rng):
     return SimpleNamespace(floor_blocks=list(floor_blocks), step_times=step_times)
 
 
-def test_one_floor_per_table_and_rows_below_it_are_flagged(synthetic):
+@pytest.fixture
+def plot_dir(tmp_path):
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError:
+        return None
+    return tmp_path
+
+
+def test_one_floor_per_table_and_rows_below_it_are_flagged(synthetic, plot_dir):
     best = min(float(np.median(b)) for b in synthetic.floor_blocks[:6])
     synthetic.step_times.update({
         "impl fast": [best * 0.9] * 3,       # faster than the floor: noise, must be flagged
@@ -83,6 +94,11 @@ def test_one_floor_per_table_and_rows_below_it_are_flagged(synthetic):
     flagged = [line for line in table if report.BELOW_FLOOR in line and line.startswith("  ")]
     assert len(flagged) == 1 and "impl fast" in flagged[0]
     assert any(f"floor {floor['ms']:.2f} ms" in line and "fastest of 6 blocks" in line for line in table)
+
+    if plot_dir is not None:  # the PNG itself, where matplotlib is installed (the bench extra)
+        meta = dict(quick=True, threads=1, build_info={"cpu": {"isa": "scalar"}}, loadavg_start=(1, 1, 1))
+        assert report.write_plot(str(plot_dir / "p.png"), rows, meta) is None
+        assert (plot_dir / "p.png").stat().st_size > 0
 
     bars = report.plot_bars(rows)[(pset.label, "float32")]
     drawn = {key: (gbps, below) for key, _, gbps, below in bars}
@@ -132,12 +148,31 @@ def test_help_gives_every_option_its_default(capsys):
 
 def test_a_real_run_writes_one_consistent_table(tmp_path, capsys):
     out = tmp_path / "results"
-    assert cli.main(["--quick", "--sizes", "20K", "--sets", "single", "--dtypes", "float32", "--impls", "direct",
-                     "--no-plot", "--out-dir", str(out)]) == 0
+    assert cli.main(["--quick", "--sizes", "20K", "--sets", "single,small", "--dtypes", "float32",
+                     "--impls", "direct", "--no-plot", "--out-dir", str(out)]) == 0
     (path,) = out.glob("bench-*-quick.json")
     data = json.loads(path.read_text())
-    floor, direct = data["results"]
-    assert floor["impl"] == "floor" and direct["impl"] == "direct" and direct["status"] == "ok"
-    assert direct["x_floor"] == pytest.approx(floor["ms"] / direct["ms"])
-    assert direct["below_floor"] == (direct["ms"] < floor["ms"])
+    assert [(r["kind"], r["impl"]) for r in data["results"]] == [
+        ("single", "floor"), ("single", "direct"), ("small", "floor"), ("small", "direct")]
+    for floor, direct in (data["results"][:2], data["results"][2:]):
+        assert direct["status"] == "ok", direct.get("reason")
+        assert direct["x_floor"] == pytest.approx(floor["ms"] / direct["ms"])
+        assert direct["below_floor"] == (direct["ms"] < floor["ms"])
     assert data["meta"]["quick"] is True and "loadavg_end" in data["meta"]
+
+
+def test_python_dash_m_entry_point():
+    proc = subprocess.run([sys.executable, "-m", "fused_adamw.bench", "--sets", "nonsense"],
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 2 and "unknown set kind(s) ['nonsense']" in proc.stderr
+
+
+def test_a_row_with_other_traffic_is_judged_on_its_own_bytes():
+    """amsgrad (36 B/param) against a 28 B/param floor: the floor's bandwidth on 36 bytes."""
+    from fused_adamw.bench.runner import apply_floor
+    floor = {"impl": "floor", "status": "ok", "ms": 28.0, "bytes_per_param": 28}
+    rows = [{"impl": "fused_graph_amsgrad", "status": "ok", "ms": 40.0, "bytes_per_param": 36},
+            {"impl": "fused_graph", "status": "ok", "ms": 28.0, "bytes_per_param": 28}]
+    apply_floor(rows, floor)
+    assert rows[0]["floor_ms"] == pytest.approx(36.0) and rows[0]["x_floor"] == pytest.approx(0.9)
+    assert rows[1]["x_floor"] == pytest.approx(1.0) and not rows[1]["below_floor"]

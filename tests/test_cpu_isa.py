@@ -4,7 +4,9 @@ against the float64 model (tests/reference.py) for every parameter dtype; the
 the runtime dispatch and its environment override.
 
 The kernel is called directly through fused_adamw._C (NumPy arrays in place;
-bfloat16 as uint16 bits), so these tests see exactly what the kernel wrote.
+bfloat16 as uint16 bits), so these tests see exactly what the kernel wrote. Groups
+use the padded flat-state layout (tests/cpu_kernel.py): guards around every array
+and the state pads are poisoned and checked after every step.
 """
 import os
 import subprocess
@@ -15,16 +17,11 @@ import numpy as np
 import pytest
 from mindspore import Tensor, ops
 
+from cpu_kernel import HYPER, ISAS, assert_guards_intact, isa, random_group, threads  # noqa: F401 (fixtures)
 from fused_adamw import _C
-from reference import (DTYPES, adamw_step64, bf16_bits_to_f32, from_f64, random_param, rel_err,
-                       rounding_excess, to_f64)
+from reference import DTYPES, bf16_bits_to_f32, random_param
 
-ISAS = ("scalar", "avx2", "avx512")
-NP_STORAGE = {"float32": np.float32, "float16": np.float16, "bfloat16": np.uint16}
 MS_DTYPE = {"float16": ms.float16, "bfloat16": ms.bfloat16}
-HYPER = dict(lr=1e-3, weight_decay=0.1, beta1=0.9, beta2=0.999, eps=1e-8)
-# A poison pattern around every tensor: a quiet NaN with a payload no kernel writes.
-POISON_BITS32, POISON_BITS16 = 0x7FC0DEAD, 0x7E5A
 
 
 def cpu_flags():
@@ -35,137 +32,34 @@ def cpu_flags():
     return set()
 
 
-@pytest.fixture(params=ISAS)
-def isa(request):
-    """Forces one ISA path for the test; every path this CPU can run is tested."""
-    if not _C.isa_supported(request.param):
-        pytest.skip(f"this CPU cannot run the {request.param} path")
-    before = _C.get_isa()
-    _C.set_isa(request.param)
-    yield request.param
-    _C.set_isa(before)
-
-
-@pytest.fixture
-def threads():
-    """Restores the kernel's (OpenMP's) thread count after a test changes it."""
-    before = _C.num_threads()
-    yield
-    _C.set_num_threads(before)
-
-
-# ---------------------------------------------------------------- arrays with guards
-
-def guarded(values, offset, guard=4):
-    """`values` copied into a larger poisoned buffer at `offset` elements (so the view
-    starts misaligned for offset 1-3); returns (buffer, view)."""
-    values = np.asarray(values)
-    buf = np.empty(offset + values.size + guard, dtype=values.dtype)
-    bits = buf.view(np.uint32 if values.itemsize == 4 else np.uint16)
-    bits[:] = POISON_BITS32 if values.itemsize == 4 else POISON_BITS16
-    view = buf[offset:offset + values.size]
-    view[:] = values
-    return buf, view
-
-
-def assert_guards_intact(buf, offset, size):
-    bits = buf.view(np.uint32 if buf.itemsize == 4 else np.uint16)
-    poison = POISON_BITS32 if buf.itemsize == 4 else POISON_BITS16
-    assert (bits[:offset] == poison).all(), "kernel wrote before the tensor"
-    assert (bits[offset + size:] == poison).all(), "kernel wrote past the tensor"
-
-
-def assert_close32(actual, exact, operands):
-    """Norm-wise relative error <= 1e-6 against the float64 result, measured relative to
-    the operands' size (for arrays of any real size this is rel_err(actual, exact))."""
-    err = np.linalg.norm(np.asarray(actual, np.float64) - exact)
-    scale = max(np.linalg.norm(exact), np.linalg.norm(operands))
-    assert err <= 1e-6 * scale, (err, scale, rel_err(actual, exact))
-
-
-class Group:
-    """A parameter group as the kernel sees it: tensors (misaligned views inside poisoned
-    buffers), their gradients, and flat float32 states, plus the float64 copies."""
-
-    def __init__(self, rng, sizes, dtype, offsets=(1, 2, 3, 0)):
-        self.dtype, self.sizes = dtype, list(sizes)
-        total = sum(self.sizes)
-        self.params, self.grads, self.buffers = [], [], []
-        for i, n in enumerate(self.sizes):
-            off = offsets[i % len(offsets)]
-            pbuf, p = guarded(random_param(rng, n, dtype), off)
-            gbuf, g = guarded(random_param(rng, n, dtype), (off + 1) % 4)
-            self.params.append(p)
-            self.grads.append(g)
-            self.buffers += [(pbuf, off, n), (gbuf, (off + 1) % 4, n)]
-        m0 = (0.1 * rng.standard_normal(total)).astype(np.float32)
-        v0 = (0.01 * rng.standard_normal(total) ** 2).astype(np.float32)
-        self.mbuf, self.m = guarded(m0, 3)
-        self.vbuf, self.v = guarded(v0, 1)
-        self.buffers += [(self.mbuf, 3, total), (self.vbuf, 1, total)]
-        self.p64 = np.concatenate([to_f64(p, dtype) for p in self.params]) if total else np.zeros(0)
-        self.g64 = np.concatenate([to_f64(g, dtype) for g in self.grads]) if total else np.zeros(0)
-        self.m64, self.v64 = m0.astype(np.float64), v0.astype(np.float64)
-
-    def step(self, t):
-        h = HYPER
-        self.p_prev, self.m_prev, self.v_prev = self.p64.copy(), self.m64.copy(), self.v64.copy()
-        _C.adamw_step(self.params, self.grads, self.m, self.v, h["lr"], h["weight_decay"], t,
-                      h["beta1"], h["beta2"], h["eps"])
-        self.p64, self.m64, self.v64 = adamw_step64(self.p64, self.g64, self.m64, self.v64,
-                                                    h["lr"], h["weight_decay"], t,
-                                                    h["beta1"], h["beta2"], h["eps"])
-        # The next step starts from what the kernel stored (16-bit params are rounded).
-        stored = np.concatenate([to_f64(p, self.dtype) for p in self.params])
-        return stored
-
-    def check(self, stored):
-        for buf, off, n in self.buffers:
-            assert_guards_intact(buf, off, n)
-        # float32 relative error <= 1e-6, relative to the size of the operands (so a
-        # one-element result that is a cancellation, b1*m ~ -(1-b1)*g, is judged fairly).
-        b1, b2 = HYPER["beta1"], HYPER["beta2"]
-        assert_close32(self.m, self.m64, np.abs(b1 * self.m_prev) + np.abs((1 - b1) * self.g64))
-        assert_close32(self.v, self.v64, b2 * self.v_prev + (1 - b2) * self.g64**2)
-        if self.dtype == "float32":
-            assert_close32(stored, self.p64, np.abs(self.p_prev) + np.abs(self.p64 - self.p_prev))
-        else:
-            # Within one rounding of the exact result, element by element (the shared
-            # definition in reference.rounding_excess, which also allows float32's error
-            # where p*(1-lr*wd) and the update cancel).
-            operands = np.abs(self.p_prev) + np.abs(self.p64 - self.p_prev)
-            excess = rounding_excess(from_f64(stored, self.dtype), self.p64, operands, self.dtype)
-            assert excess.max() <= 1.0, excess.max()
-        # Continue the model from the stored values (as the kernel does).
-        self.p64 = stored
-
-
 # ---------------------------------------------------------------- math vs the float64 model
 
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("n", [1, 7, 17, 2**20 + 3])
 def test_one_tensor_matches_float64_model(isa, dtype, n, rng):
-    group = Group(rng, [n], dtype)
+    group = random_group(rng, [n], dtype)
     for t in (1, 2, 10):
-        group.check(group.step(t))
+        group.step(t)
+        group.check()
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
 def test_thousand_small_tensors_match_float64_model(isa, dtype, rng):
     sizes = rng.integers(1, 2000, size=1000)
     sizes[[3, 500]] = 0  # empty tensors inside a group are skipped, not misindexed
-    group = Group(rng, sizes, dtype)
+    group = random_group(rng, sizes, dtype)
     for t in (1, 2):
-        group.check(group.step(t))
+        group.step(t)
+        group.check()
 
 
 def test_every_path_gives_its_own_result_everywhere_in_a_tensor(isa, rng):
     """A tensor's tail (masked lanes / stack buffer / scalar epilogue) gets the same
     arithmetic as its body: the same values placed at every offset give the same bits."""
     n = 37
-    base = Group(rng, [n], "float32")
+    base = random_group(rng, [n], "float32")
     p0, g0 = base.params[0].copy(), base.grads[0].copy()
-    m0, v0 = base.m.copy(), base.v.copy()
+    m0, v0 = base.states["exp_avg"].copy(), base.states["exp_avg_sq"].copy()
     results = []
     for shift in range(16):
         p = np.concatenate([np.zeros(shift, np.float32), p0])
@@ -187,17 +81,18 @@ def test_thread_split_covers_every_element_once(isa, threads, nthreads, dtype, r
     skipped one keeps its old value, a doubled one is stepped twice) and nothing
     outside the tensors is touched. Results equal the one-thread results bit for bit."""
     sizes = [2**17 + 13, 1, 4099, 77777, 3]
-    single = Group(np.random.default_rng(1234), sizes, dtype)
-    multi = Group(np.random.default_rng(1234), sizes, dtype)
+    single = random_group(np.random.default_rng(1234), sizes, dtype)
+    multi = random_group(np.random.default_rng(1234), sizes, dtype)
     _C.set_num_threads(1)
     single.step(1)
     _C.set_num_threads(nthreads)
     assert _C.num_threads() == nthreads
-    multi.check(multi.step(1))
+    multi.step(1)
+    multi.check()
     for a, b in zip(single.params, multi.params):
         np.testing.assert_array_equal(a.view(np.uint8), b.view(np.uint8))
-    np.testing.assert_array_equal(single.m, multi.m)
-    np.testing.assert_array_equal(single.v, multi.v)
+    for k in ("exp_avg", "exp_avg_sq"):  # pads included (both poisoned alike)
+        np.testing.assert_array_equal(single.states[k].view(np.uint32), multi.states[k].view(np.uint32))
 
 
 @pytest.mark.parametrize("nthreads", [1, 3])
@@ -207,17 +102,18 @@ def test_floor_pass_streams_every_element(threads, nthreads, dtype, rng):
     (p = max(p, g), m and v swapped), or it would be too fast to be a floor."""
     _C.set_num_threads(nthreads)
     sizes = [100003, 5, 70001]
-    group = Group(rng, sizes, dtype)
+    group = random_group(rng, sizes, dtype)
+    m, v = group.states["exp_avg"], group.states["exp_avg_sq"]
     p_before = [p.copy() for p in group.params]
-    m_before, v_before = group.m.copy(), group.v.copy()
-    _C.floor_pass(group.params, group.grads, group.m, group.v)
+    m_before, v_before = m.copy(), v.copy()
+    _C.floor_pass(group.params, group.grads, m, v)
     for p, p0, g in zip(group.params, p_before, group.grads):
         if dtype == "float32":
             np.testing.assert_array_equal(p, np.maximum(p0, g))
         else:  # 16-bit parameters are compared as raw signed bits
             np.testing.assert_array_equal(p.view(np.int16), np.maximum(p0.view(np.int16), g.view(np.int16)))
-    np.testing.assert_array_equal(group.m, v_before)
-    np.testing.assert_array_equal(group.v, m_before)
+    np.testing.assert_array_equal(group.unpad(m), group.unpad(v_before))
+    np.testing.assert_array_equal(group.unpad(v), group.unpad(m_before))
     for buf, off, n in group.buffers:
         assert_guards_intact(buf, off, n)
 

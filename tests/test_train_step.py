@@ -102,7 +102,7 @@ def test_matches_the_unfused_mindformers_composition(mode, rng, use_clip_grad, u
         loss_m, overflow_m, norm_m = step_m(x, y)
         assert bool(overflow_f.asnumpy()) == bool(overflow_m.asnumpy()), t
         assert float(step_f.scale_sense.asnumpy()) == float(step_m.scale_sense.asnumpy()), t
-        nf, nm = float(norm_f.asnumpy()), float(norm_m.asnumpy())
+        nf, nm = float(norm_f.asnumpy().reshape(-1)[0]), float(norm_m.asnumpy().reshape(-1)[0])
         if np.isfinite(nm):
             assert abs(nf - nm) <= 1e-6 * nm, (t, nf, nm)
         else:
@@ -182,3 +182,34 @@ def test_optimizer_must_be_fused_adamw(rng):
     net = TwoLayerNet(rng)
     with pytest.raises(TypeError, match="optimizer"):
         FusedTrainOneStepCell(nn.WithLossCell(net, nn.MSELoss()), nn.Adam(net.trainable_params()))
+
+
+def test_graph_decides_skip_and_clip_without_host_control_flow(rng, tmp_path):
+    """GRAPH_MODE: the norm, the overflow flag, the clip factor and the skip decision stay tensors
+    that feed the kernels: the compiled graph has no control flow (Switch) on them and no Python
+    fallback. Its only Switch is the learning-rate check's raise (FusedAdamW._checked)."""
+    import glob
+    import re
+    ms.set_context(mode=ms.GRAPH_MODE, save_graphs=True, save_graphs_path=str(tmp_path))
+    try:
+        net = TwoLayerNet(rng)
+        opt = FusedAdamW(net.trainable_params(), learning_rate=0.01)
+        cell = FusedTrainOneStepCell(nn.WithLossCell(net, nn.MSELoss()), opt, use_clip_grad=True,
+                                     scale_sense=nn.DynamicLossScaleUpdateCell(1024.0, 2.0, 10),
+                                     use_skip_data_by_global_norm=True, global_norm_spike_threshold=10.0)
+        cell(Tensor(rng.standard_normal((4, 8)).astype(np.float32)), Tensor(np.zeros((4, 4), np.float32)))
+    finally:
+        ms.set_context(save_graphs=False, mode=ms.PYNATIVE_MODE)
+    final = sorted(glob.glob(str(tmp_path / "*_execute_*.ir")), key=lambda f: int(re.findall(r"_(\d+)\.ir$", f)[0]))
+    assert final, "no execute-stage IR was saved"
+    lines = open(final[-1]).read().splitlines()
+    assert sum("Custom" in line and "= " in line for line in lines) >= 2  # pass 1 (norm) and pass 2 (AdamW)
+    assert not any("PyExecute" in line or "PyInterpret" in line for line in lines)
+    switches = [i for i, line in enumerate(lines) if re.search(r"= Switch\(", line)]
+    for i in switches:
+        trace = []
+        for line in lines[i + 1:]:
+            if re.match(r"\s*%\d+", line) or not line.strip():  # the next node
+                break
+            trace.append(line)
+        assert any("_checked" in t for t in trace), "\n".join([lines[i]] + trace)

@@ -8,160 +8,134 @@
 // 16-byte loads/stores of float32 data (8-byte for 16-bit params/grads) where
 // the tensor's arrays are aligned, 4 scalar accesses otherwise, and a scalar
 // tail. All math is float32, through adamw_update (kernels/common/adamw_math.h).
+// One kernel per compile-time variant (adamw_kernel<flags>: amsgrad, fp32
+// master, stochastic rounding, bf16 states; docs/kernel-interface.md); param
+// and gradient dtypes are per tensor and dispatched per chunk.
 #pragma once
 #include <cfloat>
 #include <cmath>
 #include <cstdint>
-
-#if defined(__CUDACC__)
-#include <cuda_bf16.h>
-#include <cuda_fp16.h>
-#endif
+#include <type_traits>
 
 #include "../common/adamw_math.h"
+#include "../common/rounding.h"
 #include "adamw_table.h"
-
-// The CPU emulation checks that every vector access is aligned, as a GPU would
-// (it faults); on the GPU this compiles to nothing.
-#ifndef FA_ASSERT_ALIGNED
-#define FA_ASSERT_ALIGNED(ptr, bytes) ((void)0)
-#endif
+#include "elements.cuh"
 
 namespace fused_adamw {
 namespace cuda {
 
-// Element types: how 4 elements are loaded as one vector and converted to float.
-struct F32 {
-  using Storage = float;
-  using Vec = float4;
-  static __device__ __forceinline__ float to_float(float x) { return x; }
-  static __device__ __forceinline__ float from_float(float x) { return x; }
-  static __device__ __forceinline__ void unpack(const float4& q, float (&f)[4]) {
-    f[0] = q.x; f[1] = q.y; f[2] = q.z; f[3] = q.w;
-  }
-  static __device__ __forceinline__ float4 pack(const float (&f)[4]) {
-    float4 q;
-    q.x = f[0]; q.y = f[1]; q.z = f[2]; q.w = f[3];
-    return q;
-  }
+// The arrays of one chunk: param/grad of their element types, states S
+// (float32 or bfloat16), master float32; x and w only when the variant has them.
+template <class E, class G, class S>
+struct ChunkPtrs {
+  typename E::Storage* p;
+  const typename G::Storage* g;
+  typename S::Storage* m;
+  typename S::Storage* v;
+  typename S::Storage* x;  // max_exp_avg_sq
+  float* w;                // master
 };
 
-// 16-bit types share the packing (two elements per 32-bit word, the lower
-// address in the low half); they differ only in the scalar conversion.
-template <class Conv>
-struct Bits16 {
-  using Storage = unsigned short;
-  using Vec = uint2;
-  static __device__ __forceinline__ float to_float(unsigned short h) { return Conv::to_float(h); }
-  static __device__ __forceinline__ unsigned short from_float(float x) { return Conv::from_float(x); }
-  static __device__ __forceinline__ void unpack(const uint2& q, float (&f)[4]) {
-    f[0] = to_float(static_cast<unsigned short>(q.x & 0xffffu));
-    f[1] = to_float(static_cast<unsigned short>(q.x >> 16));
-    f[2] = to_float(static_cast<unsigned short>(q.y & 0xffffu));
-    f[3] = to_float(static_cast<unsigned short>(q.y >> 16));
-  }
-  static __device__ __forceinline__ uint2 pack(const float (&f)[4]) {
-    uint2 q;
-    q.x = static_cast<unsigned>(from_float(f[0])) | (static_cast<unsigned>(from_float(f[1])) << 16);
-    q.y = static_cast<unsigned>(from_float(f[2])) | (static_cast<unsigned>(from_float(f[3])) << 16);
-    return q;
-  }
-};
-
-// Round to nearest even, as MindSpore's Cast and the CPU kernel do.
-struct HalfConv {
-  static __device__ __forceinline__ float to_float(unsigned short h) { return __half2float(__ushort_as_half(h)); }
-  static __device__ __forceinline__ unsigned short from_float(float x) { return __half_as_ushort(__float2half_rn(x)); }
-};
-struct BFloat16Conv {
-  static __device__ __forceinline__ float to_float(unsigned short h) {
-    return __bfloat162float(__ushort_as_bfloat16(h));
-  }
-  static __device__ __forceinline__ unsigned short from_float(float x) {
-    return __bfloat16_as_ushort(__float2bfloat16_rn(x));
-  }
-};
-using F16 = Bits16<HalfConv>;
-using BF16 = Bits16<BFloat16Conv>;
-
-// Vector accesses go through the streaming intrinsics (each byte is touched
-// once per step, so evict-first is the right cache policy). They are also
-// opaque to the optimiser: with plain dereferences nvcc merged the vector and
-// scalar paths into scalar loads and no 128-bit access was left in the SASS.
-template <class E>
-__device__ __forceinline__ void load4(const typename E::Storage* a, int i, bool vec, float (&f)[4]) {
-  if (vec) {
-    FA_ASSERT_ALIGNED(a + i, sizeof(typename E::Vec));
-    E::unpack(__ldcs(reinterpret_cast<const typename E::Vec*>(a + i)), f);
-  } else {
+// The 4 elements from i (update_one below: element i alone): load, update with
+// adamw_update, store. The variant decides what is read and written:
+// kMaster reads the float32 master of a 16-bit param and writes both (the
+// param as the master's RNE copy); kStochastic writes a 16-bit param with
+// stochastic rounding; float32 params ignore both (no master, exact write).
+template <unsigned kFlags, class E, class G, class S>
+__device__ __forceinline__ void update_quad(const ChunkPtrs<E, G, S>& a, int i, bool vp, bool vg, bool vs,
+                                            const CoeffsOf<float>& c, int64_t index0, uint32_t key) {
+  using V = Variant<kFlags>;
+  constexpr bool k16 = sizeof(typename E::Storage) == 2;
+  constexpr bool kMasterRead = V::master && k16;
+  float pf[4], gf[4], mf[4], vf[4], xf[4];
+  if constexpr (kMasterRead) load4<F32>(a.w, i, vs, pf);
+  else load4<E>(a.p, i, vp, pf);
+  load4<G>(a.g, i, vg, gf);
+  load4<S>(a.m, i, vs, mf);
+  load4<S>(a.v, i, vs, vf);
+  if constexpr (V::amsgrad) load4<S>(a.x, i, vs, xf);
 #pragma unroll
-    for (int k = 0; k < 4; ++k) f[k] = E::to_float(a[i + k]);
+  for (int k = 0; k < 4; ++k) {
+    if constexpr (V::amsgrad) adamw_update<true>(pf[k], gf[k], mf[k], vf[k], xf[k], c);
+    else adamw_update<false>(pf[k], gf[k], mf[k], vf[k], vf[k], c);
   }
+  store4<S>(a.m, i, vs, mf);
+  store4<S>(a.v, i, vs, vf);
+  if constexpr (V::amsgrad) store4<S>(a.x, i, vs, xf);
+  if constexpr (kMasterRead) store4<F32>(a.w, i, vs, pf);
+  if constexpr (V::stochastic && k16) store4_sr<E>(a.p, i, vp, pf, index0, key);
+  else store4<E>(a.p, i, vp, pf);
 }
 
-template <class E>
-__device__ __forceinline__ void store4(typename E::Storage* a, int i, bool vec, const float (&f)[4]) {
-  if (vec) {
-    FA_ASSERT_ALIGNED(a + i, sizeof(typename E::Vec));
-    __stcs(reinterpret_cast<typename E::Vec*>(a + i), E::pack(f));
-  } else {
-#pragma unroll
-    for (int k = 0; k < 4; ++k) a[i + k] = E::from_float(f[k]);
-  }
+// The same for one element (a chunk's last n % 4).
+template <unsigned kFlags, class E, class G, class S>
+__device__ __forceinline__ void update_one(const ChunkPtrs<E, G, S>& a, int i, const CoeffsOf<float>& c,
+                                           int64_t index0, uint32_t key) {
+  using V = Variant<kFlags>;
+  constexpr bool k16 = sizeof(typename E::Storage) == 2;
+  constexpr bool kMasterRead = V::master && k16;
+  float pe = kMasterRead ? a.w[i] : E::to_float(a.p[i]);
+  const float ge = G::to_float(a.g[i]);
+  float me = S::to_float(a.m[i]), ve = S::to_float(a.v[i]);
+  float xe = V::amsgrad ? S::to_float(a.x[i]) : 0.0f;
+  if constexpr (V::amsgrad) adamw_update<true>(pe, ge, me, ve, xe, c);
+  else adamw_update<false>(pe, ge, me, ve, ve, c);
+  a.m[i] = S::from_float(me);
+  a.v[i] = S::from_float(ve);
+  if constexpr (V::amsgrad) a.x[i] = S::from_float(xe);
+  if constexpr (kMasterRead) a.w[i] = pe;
+  if constexpr (V::stochastic && k16)
+    a.p[i] = round_sr<E>(pe, fa_sr_bits(key, static_cast<uint64_t>(index0 + i)));
+  else
+    a.p[i] = E::from_float(pe);
 }
 
 // Updates elements [0, n) of one chunk (n <= kChunkElems). kAligned: every
 // array allows vector accesses (the common case, compiled without branches);
 // otherwise each array is accessed by vector or by element as `kind` says.
-template <class E, bool kAligned>
-__device__ __forceinline__ void update_chunk(typename E::Storage* __restrict__ p,
-                                             const typename E::Storage* __restrict__ g,
-                                             float* __restrict__ m, float* __restrict__ v, int n,
-                                             uint8_t kind, const CoeffsOf<float>& c) {
+template <unsigned kFlags, class E, class G, class S, bool kAligned>
+__device__ __forceinline__ void update_chunk(const ChunkPtrs<E, G, S>& a, int n, uint8_t kind,
+                                             const CoeffsOf<float>& c, int64_t index0, uint32_t key) {
   const bool vp = kAligned || (kind & kParamAligned);
   const bool vg = kAligned || (kind & kGradAligned);
-  const bool vm = kAligned || (kind & kAvgAligned);
-  const bool vv = kAligned || (kind & kAvgSqAligned);
+  const bool vs = kAligned || (kind & kStatesAligned);
   const int n4 = n & ~(kElemsPerThread - 1);
   const int stride = static_cast<int>(blockDim.x) * kElemsPerThread;
-  for (int i = static_cast<int>(threadIdx.x) * kElemsPerThread; i < n4; i += stride) {
-    float pf[4], gf[4], mf[4], vf[4];
-    load4<E>(p, i, vp, pf);
-    load4<E>(g, i, vg, gf);
-    load4<F32>(m, i, vm, mf);
-    load4<F32>(v, i, vv, vf);
-#pragma unroll
-    for (int k = 0; k < 4; ++k) adamw_update(pf[k], gf[k], mf[k], vf[k], c);
-    store4<E>(p, i, vp, pf);
-    store4<F32>(m, i, vm, mf);
-    store4<F32>(v, i, vv, vf);
-  }
-  for (int i = n4 + static_cast<int>(threadIdx.x); i < n; i += static_cast<int>(blockDim.x)) {
-    float pe = E::to_float(p[i]);
-    const float ge = E::to_float(g[i]);
-    adamw_update(pe, ge, m[i], v[i], c);
-    p[i] = E::from_float(pe);
-  }
+  for (int i = static_cast<int>(threadIdx.x) * kElemsPerThread; i < n4; i += stride)
+    update_quad<kFlags>(a, i, vp, vg, vs, c, index0, key);
+  for (int i = n4 + static_cast<int>(threadIdx.x); i < n; i += static_cast<int>(blockDim.x))
+    update_one<kFlags>(a, i, c, index0, key);
 }
 
-template <class E>
-__device__ __forceinline__ void update_chunk_of(void* param, const void* grad, int64_t start, float* m,
-                                                float* v, int n, uint8_t kind, const CoeffsOf<float>& c) {
-  auto* p = static_cast<typename E::Storage*>(param) + start;
-  const auto* g = static_cast<const typename E::Storage*>(grad) + start;
+// One chunk of tensor i: elements [start, start + n) and their states from
+// flat element `flat` (index0 = the first one's position for stochastic rounding).
+template <unsigned kFlags, class E, class G>
+__device__ __forceinline__ void update_chunk_of(const AdamWTable& t, int i, int64_t start, int64_t flat, int n,
+                                                const CoeffsOf<float>& c, int64_t index0, uint32_t key) {
+  using S = typename std::conditional<Variant<kFlags>::bf16_state, BF16, F32>::type;
+  ChunkPtrs<E, G, S> a;
+  a.p = static_cast<typename E::Storage*>(t.param[i]) + start;
+  a.g = static_cast<const typename G::Storage*>(t.grad[i]) + start;
+  a.m = static_cast<typename S::Storage*>(t.exp_avg) + flat;
+  a.v = static_cast<typename S::Storage*>(t.exp_avg_sq) + flat;
+  a.x = Variant<kFlags>::amsgrad ? static_cast<typename S::Storage*>(t.max_exp_avg_sq) + flat : nullptr;
+  a.w = Variant<kFlags>::master ? t.master + flat : nullptr;
+  const uint8_t kind = t.kind[i];
   if ((kind & kAllAligned) == kAllAligned)
-    update_chunk<E, true>(p, g, m, v, n, kind, c);
+    update_chunk<kFlags, E, G, S, true>(a, n, kind, c, index0, key);
   else
-    update_chunk<E, false>(p, g, m, v, n, kind, c);
+    update_chunk<kFlags, E, G, S, false>(a, n, kind, c, index0, key);
 }
 
 // The same rules as check_scalar_values (csrc/aot_args.cpp), which the GPU entry
 // cannot apply: the values live in device memory and reading them on the host
 // would synchronise the stream.
-__device__ __forceinline__ bool step_values_valid(float lr, float wd, int32_t t, float beta1,
-                                                  float beta2, float eps) {
+__device__ __forceinline__ bool step_values_valid(float lr, float wd, int32_t t, float beta1, float beta2,
+                                                  float eps, float grad_scale, float grad_clip) {
   return lr >= 0.0f && lr <= FLT_MAX && wd >= 0.0f && wd <= FLT_MAX && t >= 1 &&
-         beta1 > 0.0f && beta1 < 1.0f && beta2 > 0.0f && beta2 < 1.0f && eps > 0.0f && eps <= FLT_MAX;
+         beta1 > 0.0f && beta1 < 1.0f && beta2 > 0.0f && beta2 < 1.0f && eps > 0.0f && eps <= FLT_MAX &&
+         fabsf(grad_scale) <= FLT_MAX && fabsf(grad_clip) <= FLT_MAX;
 }
 
 // The tensor owning global chunk `chunk`: the last i with chunk_begin[i] <= chunk
@@ -176,19 +150,31 @@ __device__ __forceinline__ int tensor_of(const AdamWTable& t, int64_t chunk) {
   return lo;
 }
 
+// One kernel per variant (kFlags, docs/kernel-interface.md); param/grad dtypes
+// are per tensor, dispatched per chunk.
 // __grid_constant__: the table stays in the kernel-parameter bank even though
 // it is indexed at run time (no copy to local memory).
+template <unsigned kFlags>
 __global__ void __launch_bounds__(kBlockThreads) adamw_kernel(const __grid_constant__ AdamWTable t) {
+  static_assert(variant_valid(kFlags), "not a valid variant");
   // Every thread derives the coefficients itself: no shared memory and no
   // barrier, once per launch (the double-precision bias corrections cost well
   // under a microsecond per block on sm_80/sm_90).
   const float lr = *t.lr, wd = *t.weight_decay;
   const int32_t step = *t.step;
   const float beta1 = t.hyper[0], beta2 = t.hyper[1], eps = t.hyper[2];
-  const bool valid = step_values_valid(lr, wd, step, beta1, beta2, eps);
-  if (t.write_status && blockIdx.x == 0 && threadIdx.x == 0) *t.status = valid ? 0.0f : nanf("");
-  if (!valid) return;  // like the CPU entry: invalid values change nothing
-  const CoeffsOf<float> c(make_step_coeffs(lr, wd, step, beta1, beta2, eps));
+  const float grad_scale = t.grad_ctl[0], grad_clip = t.grad_ctl[1];
+  const bool skip = t.grad_ctl[2] != 0.0f;
+  const bool valid = step_values_valid(lr, wd, step, beta1, beta2, eps, grad_scale, grad_clip);
+  // A skipped step (overflow, norm spike) is valid and writes nothing, like the
+  // CPU entry; invalid values change nothing either but say so.
+  if (t.write_status && blockIdx.x == 0 && threadIdx.x == 0) *t.status = (skip || valid) ? 0.0f : nanf("");
+  if (skip || !valid) return;
+  const CoeffsOf<float> c(make_step_coeffs(lr, wd, step, beta1, beta2, eps, grad_scale, grad_clip));
+  const uint32_t key = Variant<kFlags>::stochastic
+                           ? fa_sr_key(static_cast<uint64_t>(t.rng[0]), static_cast<uint32_t>(step))
+                           : 0u;
+  const int64_t index_base = Variant<kFlags>::stochastic ? t.rng[1] : 0;
 
   const int64_t chunks = t.chunk_begin[t.count];
   for (int64_t chunk = blockIdx.x; chunk < chunks; chunk += gridDim.x) {
@@ -196,14 +182,39 @@ __global__ void __launch_bounds__(kBlockThreads) adamw_kernel(const __grid_const
     const int64_t start = (chunk - t.chunk_begin[i]) * kChunkElems;
     const int64_t left = t.numel[i] - start;
     const int n = static_cast<int>(left < kChunkElems ? left : kChunkElems);
-    float* m = t.exp_avg + t.state_offset[i] + start;
-    float* v = t.exp_avg_sq + t.state_offset[i] + start;
+    const int64_t flat = t.state_offset[i] + start;
+    const int64_t index0 = index_base + flat;
     const uint8_t kind = t.kind[i];
+    const bool g32 = (kind & kGradF32) != 0;
     switch (static_cast<DType>(kind & kDTypeMask)) {
-      case DType::kFloat32: update_chunk_of<F32>(t.param[i], t.grad[i], start, m, v, n, kind, c); break;
-      case DType::kFloat16: update_chunk_of<F16>(t.param[i], t.grad[i], start, m, v, n, kind, c); break;
-      case DType::kBFloat16: update_chunk_of<BF16>(t.param[i], t.grad[i], start, m, v, n, kind, c); break;
+      case DType::kFloat32:
+        update_chunk_of<kFlags, F32, F32>(t, i, start, flat, n, c, index0, key);
+        break;
+      case DType::kFloat16:
+        if (g32) update_chunk_of<kFlags, F16, F32>(t, i, start, flat, n, c, index0, key);
+        else update_chunk_of<kFlags, F16, F16>(t, i, start, flat, n, c, index0, key);
+        break;
+      case DType::kBFloat16:
+        if (g32) update_chunk_of<kFlags, BF16, F32>(t, i, start, flat, n, c, index0, key);
+        else update_chunk_of<kFlags, BF16, BF16>(t, i, start, flat, n, c, index0, key);
+        break;
     }
+  }
+}
+
+// The kernel of the variant `flags`, or nullptr if it names none (host code:
+// the launcher, and the emulation's driver).
+using KernelFn = void (*)(AdamWTable);
+template <unsigned kFlags = 0>
+KernelFn kernel_for(unsigned flags) {
+  if constexpr (kFlags >= kNumVariantFlags) {
+    return nullptr;
+  } else {
+    if (flags == kFlags) {
+      if constexpr (variant_valid(kFlags)) return adamw_kernel<kFlags>;
+      return nullptr;
+    }
+    return kernel_for<kFlags + 1>(flags);
   }
 }
 

@@ -20,7 +20,7 @@
 #define __global__
 #define __device__
 #define __host__
-#define __forceinline__ inline __attribute__((always_inline))
+#define __forceinline__ inline  // not forced: the emulation need not be fast, and compiles 12 variants
 #define __launch_bounds__(...)
 #define __grid_constant__
 
@@ -53,6 +53,12 @@ inline __nv_bfloat16 __ushort_as_bfloat16(unsigned short s) { return __nv_bfloat
 inline unsigned short __bfloat16_as_ushort(__nv_bfloat16 h) { return h.bits; }
 inline float __bfloat162float(__nv_bfloat16 h) { return fused_adamw::bf16_to_float(h.bits); }
 inline __nv_bfloat16 __float2bfloat16_rn(float f) { return __nv_bfloat16{fused_adamw::float_to_bf16(f)}; }
+
+inline unsigned __float_as_uint(float f) {
+  unsigned u;
+  std::memcpy(&u, &f, sizeof u);
+  return u;
+}
 
 namespace cuda_on_cpu {
 

@@ -68,10 +68,15 @@ def _norm_out_dtype(*_):
     return ms.float64
 
 
-def make_norm_op(device_target=None):
-    """Pass 1 of the whole step: (grad_scale, grads...) -> float64 [sum of squares of the
-    unscaled gradients, 1.0 if any is NaN/Inf]. Reads only: no side effect."""
+def make_norm_op(num_tensors, device_target=None):
+    """Pass 1 of the whole step for a group of `num_tensors` gradients: (grad_scale, grads...)
+    -> float64 [sum of squares of the unscaled gradients, 1.0 if any is NaN/Inf]. Reads only:
+    no side effect."""
     device_target = device_target or ms.get_context("device_target")
+    if device_target == "Ascend":
+        from ._ascend import make_ascend_norm_op
+
+        return make_ascend_norm_op(num_tensors)
     _check_backend(device_target)
     return ops.Custom(f"{library_path()}:{_NORM_ENTRY[device_target]}", out_shape=_norm_out_shape,
                       out_dtype=_norm_out_dtype, func_type="aot")
@@ -84,7 +89,7 @@ def make_group_op(num_tensors, device_target=None, flags=0):
     if device_target == "Ascend":
         from ._ascend import make_ascend_group_op
 
-        return make_ascend_group_op(num_tensors)
+        return make_ascend_group_op(num_tensors, flags)
     _check_backend(device_target)
     entry = _AOT_ENTRY[device_target] + (f"_v{flags}" if flags else "")
     op = ops.Custom(f"{library_path()}:{entry}", out_shape=_out_shape, out_dtype=_out_dtype, func_type="aot")

@@ -78,9 +78,3 @@ def locate_states(groups, num_params):
             where[i] = (k, offset)
     return where
 
-
-def as_slice(indices):
-    """(start, stop) when `indices` is a contiguous run, else None."""
-    if indices == tuple(range(indices[0], indices[-1] + 1)):
-        return indices[0], indices[-1] + 1
-    return None

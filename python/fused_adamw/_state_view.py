@@ -2,16 +2,24 @@
 
 `optimizer.exp_avg[i]` / `optimizer.exp_avg_sq[i]` give parameter i's state (in
 `parameters` order) as a float32 Parameter of the parameter's shape named as
-MindFormers names it (`adam_m.<param>` / `adam_v.<param>`): a snapshot copied out
-of the flat buffer, for inspection, logging and checkpoint conversion. Assigning
-`view[i] = value` writes it back into the flat buffer (a whole-buffer copy: for
-bulk work use `location`, `flats` and `to_numpy_dict`).
+MindFormers names it (`adam_m.<param>` / `adam_v.<param>`): a copy taken out of the
+flat buffer, for inspection, logging and checkpoint conversion.
+
+Writes reach the flat buffer through `view[i] = value` and through the Python methods
+MindFormers AdamW users call on its per-parameter states: `opt.exp_avg[i].set_data(v)`,
+`.assign_value(v)`, `.copy_(v)` (_guard.py routes them here). A kernel-level write to the
+copy, `ops.assign(opt.exp_avg[i], v)` or an in-place op, cannot be seen from Python and
+changes only the copy: write with one of the above instead. Each write copies the flat
+buffer once; for bulk work use `location`, `flats` and `to_numpy_dict`.
 """
 from collections import OrderedDict
 from collections.abc import Sequence
 
 import numpy as np
+from mindspore.common import dtype as mstype
 from mindspore import Parameter, Tensor
+
+from . import _guard
 
 
 class FlatStateView(Sequence):
@@ -48,6 +56,10 @@ class FlatStateView(Sequence):
             out[self.name(i)] = host[group][offset:offset + param.size].reshape(param.shape).copy()
         return out
 
+    def size(self, i):
+        """Number of elements of parameter i (and of its state)."""
+        return int(self._parameters[i].size)
+
     def name(self, i):
         """MindFormers' checkpoint name of parameter i's state, e.g. 'adam_m.fc1.weight'."""
         return f"{self.prefix}.{self._parameters[i].name}"
@@ -67,18 +79,37 @@ class FlatStateView(Sequence):
             i += len(self)
         if not 0 <= i < len(self):
             raise IndexError(f"state index {i} out of range for {len(self)} parameters")
-        return Parameter(Tensor(self.numpy(i)), name=self.name(i), requires_grad=False)
+        view = Parameter(Tensor(self.numpy(i)), name=self.name(i), requires_grad=False)
+        _guard.write_through(view, lambda value, i=i: self._write(i, value, broadcast=True))
+        return view
 
     def __setitem__(self, i, value):
+        self._write(i, value)
+
+    def _write(self, i, value, broadcast=False):
         param = self._parameters[i]
-        data = value.asnumpy() if isinstance(value, Tensor) else np.asarray(value)
+        data = _float32_numpy(value)
+        if broadcast and data.shape != tuple(param.shape):  # copy_ broadcasts its source
+            try:
+                data = np.broadcast_to(data, tuple(param.shape))
+            except ValueError:
+                pass
         if tuple(data.shape) != tuple(param.shape):
-            raise ValueError(f"state for '{param.name}' must have shape {tuple(param.shape)}, "
-                             f"got {tuple(data.shape)}")
+            raise ValueError(f"For 'FusedAdamW', the state '{self.name(i)}' must have shape "
+                             f"{tuple(param.shape)}, got {tuple(data.shape)}.")
         if self._where[i] is None:
             return
         group, offset = self._where[i]
         flat = self._flats[group]
         updated = flat.asnumpy().copy()
-        updated[offset:offset + param.size] = data.astype(np.float32).reshape(-1)
+        updated[offset:offset + param.size] = data.reshape(-1)
         flat.set_data(Tensor(updated))
+
+
+def _float32_numpy(value):
+    """A NumPy float32 copy of a Tensor (any float dtype, bfloat16 included), array or number."""
+    if isinstance(value, Tensor):
+        if value.dtype != mstype.float32:
+            value = value.astype(mstype.float32)  # bfloat16 has no NumPy dtype
+        return value.asnumpy()
+    return np.asarray(value, np.float32)

@@ -11,6 +11,7 @@ import numpy as np
 
 from mindspore import _checkparam as validator
 from mindspore import Tensor
+from mindspore.nn import Cell
 from mindspore.common import dtype as mstype
 from mindspore.ops import composite as C
 from mindspore.ops import constexpr
@@ -19,30 +20,52 @@ from mindspore.ops import functional as F
 SUPPORTED_DTYPES = (mstype.float32, mstype.float16, mstype.bfloat16)
 
 
+def _float32(value):
+    """`value` as the kernel sees it: rounded to float32 (1e39 -> inf, 1e-50 -> 0.0)."""
+    with np.errstate(over="ignore", under="ignore"):
+        return float(np.float32(value))
+
+
 def check_hyper_params(betas, eps, weight_decay, prim_name):
+    """Types through MindSpore's validator (MindFormers' contract); values in float32 terms,
+    because the kernel computes in float32: a beta that rounds to 1.0, an eps that rounds
+    to 0 or inf, a weight decay that rounds to inf are refused here, not by the kernel."""
     validator.check_value_type("betas", betas, [list, tuple], prim_name)
     if len(betas) != 2:
         raise ValueError(f"For '{prim_name}', 'betas' must hold two floats, got {len(betas)} values.")
-    validator.check_value_type("betas[0]", betas[0], [float], prim_name)
-    validator.check_value_type("betas[1]", betas[1], [float], prim_name)
-    validator.check_float_range(betas[0], 0.0, 1.0, validator.INC_NEITHER, "beta1", prim_name)
-    validator.check_float_range(betas[1], 0.0, 1.0, validator.INC_NEITHER, "beta2", prim_name)
+    for i in range(2):
+        validator.check_value_type(f"betas[{i}]", betas[i], [float], prim_name)
+        validator.check_float_range(betas[i], 0.0, 1.0, validator.INC_NEITHER, f"beta{i + 1}", prim_name)
+        if not 0.0 < _float32(betas[i]) < 1.0:  # NaN, or rounds to 0 or 1 in float32
+            raise ValueError(f"For '{prim_name}', 'betas[{i}]' (beta{i + 1}) must be in (0, 1) in float32, "
+                             f"got {betas[i]!r} (float32: {_float32(betas[i])!r}).")
     validator.check_value_type("eps", eps, [float], prim_name)
     validator.check_positive_float(eps, "eps", prim_name)
-    if not math.isfinite(eps):
-        raise ValueError(f"For '{prim_name}', 'eps' must be finite, got {eps}.")
+    if not (math.isfinite(_float32(eps)) and _float32(eps) > 0.0):
+        raise ValueError(f"For '{prim_name}', 'eps' must be finite and > 0 in float32, got {eps!r} "
+                         f"(float32: {_float32(eps)!r}).")
+    check_weight_decay_value(weight_decay, prim_name)
+
+
+def check_weight_decay_value(weight_decay, prim_name, what="'weight_decay'"):
+    """A fixed weight decay: float or int (not bool), finite and >= 0 in float32. A Cell
+    (dynamic decay) is checked on every step instead."""
+    if isinstance(weight_decay, Cell):
+        return
     # bool is an int in Python; MindSpore's validator rejects it, and so do we.
     validator.check_value_type("weight_decay", weight_decay, [float, int], prim_name)
-    if not math.isfinite(weight_decay):
-        raise ValueError(f"For '{prim_name}', 'weight_decay' must be finite, got {weight_decay}.")
+    value = _float32(weight_decay)
+    if not (math.isfinite(value) and value >= 0.0):
+        raise ValueError(f"For '{prim_name}', {what} must be finite and >= 0 in float32, got "
+                         f"{weight_decay!r} (float32: {value!r}).")
 
 
-def check_learning_rate_value(learning_rate, prim_name, what="learning_rate"):
-    """Fixed learning rates (numbers, Tensors, Iterables of numbers) must be finite and >= 0.
-    nn.Optimizer rejects negative numbers but lets NaN, inf and bad Tensor values through;
-    schedules are checked on every step instead (FusedAdamW.construct)."""
+def check_learning_rate_value(learning_rate, prim_name, what="'learning_rate'"):
+    """Fixed learning rates (numbers, Tensors, Iterables of numbers) must be finite and >= 0
+    in float32. nn.Optimizer rejects negative numbers but lets NaN, inf and bad Tensor values
+    through; schedules are checked on every step instead (FusedAdamW.construct)."""
     if isinstance(learning_rate, (bool, str, bytes)):
-        raise TypeError(f"For '{prim_name}', '{what}' must be float, int, Tensor, Iterable or "
+        raise TypeError(f"For '{prim_name}', {what} must be float, int, Tensor, Iterable or "
                         f"LearningRateSchedule, got {type(learning_rate).__name__}.")
     if isinstance(learning_rate, (float, int)):
         values = np.array([learning_rate], np.float64)
@@ -53,10 +76,46 @@ def check_learning_rate_value(learning_rate, prim_name, what="learning_rate"):
         values = np.array(learning_rate, np.float64)
     else:
         return  # a schedule, or a type nn.Optimizer will reject with its own TypeError
-    bad = ~(np.isfinite(values) & (values >= 0.0))
+    with np.errstate(over="ignore"):
+        as_float32 = values.astype(np.float32)
+    bad = ~(np.isfinite(as_float32) & (as_float32 >= 0.0))
     if bad.any():
-        raise ValueError(f"For '{prim_name}', '{what}' must be finite and >= 0, got {values[bad][0]}"
-                         + (f" at step {int(np.argmax(bad))}." if values.size > 1 else "."))
+        raise ValueError(f"For '{prim_name}', {what} must be finite and >= 0 in float32, got "
+                         f"{values[bad][0]}" + (f" at step {int(np.argmax(bad))}." if values.size > 1 else "."))
+
+
+def check_params_argument(params, prim_name):
+    """Before nn.Optimizer reads `params`: no parameter twice (nn.Optimizer takes a plain list
+    with duplicates, and raises RuntimeError for groups), and the 'lr' / 'weight_decay' of
+    group dicts in float32 terms."""
+    if not isinstance(params, list):
+        return
+    if all(isinstance(group, dict) for group in params):
+        _check_unique([p for g in params for p in g.get("params", ())], prim_name, "'params'")
+        for group in params:
+            _check_unique(list(group.get("order_params", ())), prim_name, "'order_params'")
+    else:
+        _check_unique(params, prim_name, "'params'")
+    for k, group in enumerate(params):
+        if not isinstance(group, dict):
+            continue
+        if "lr" in group:
+            check_learning_rate_value(group["lr"], prim_name, f"'lr' of parameter group {k}")
+        if "weight_decay" in group:
+            check_weight_decay_value(group["weight_decay"], prim_name,
+                                     f"'weight_decay' of parameter group {k}")
+
+
+def _check_unique(params, prim_name, what):
+    # A parameter listed twice would be updated twice per step, with two states, and
+    # racing when kernel threads meet.
+    seen = {}
+    for i, param in enumerate(params):
+        if id(param) in seen:
+            raise ValueError(f"For '{prim_name}', parameter '{getattr(param, 'name', param)}' appears more "
+                             f"than once in {what} (positions {seen[id(param)]} and {i}); each parameter "
+                             f"must appear once.")
+        seen[id(param)] = i
 
 
 def check_parameters(parameters, prim_name):
@@ -64,6 +123,7 @@ def check_parameters(parameters, prim_name):
         if param.dtype not in SUPPORTED_DTYPES:
             raise TypeError(f"For '{prim_name}', parameter '{param.name}' has dtype {param.dtype}; "
                             f"supported: float32, float16, bfloat16.")
+    _check_unique(parameters, prim_name, "the optimizer's parameters")
 
 
 @constexpr

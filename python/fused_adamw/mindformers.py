@@ -9,7 +9,8 @@ With this module imported (``import fused_adamw`` does it), a MindFormers YAML c
       weight_decay: 0.1
 
 and ``mindformers.core.optim.build_optim`` builds FusedAdamW with the trainer's parameter
-groups and learning-rate schedule. ``register(replace_adamw=True)`` also makes
+groups and learning-rate schedule; ``runner_wrapper: {type: FusedTrainOneStepCell, ...}``
+with MFTrainOneStepCell's keys builds the fused training step through ``build_wrapper``. ``register(replace_adamw=True)`` also makes
 ``type: AdamW`` build FusedAdamW (MindFormers' default, non-fused AdamW, which FusedAdamW
 reproduces); ``register()`` undoes that.
 
@@ -28,8 +29,9 @@ import importlib.util
 import sys
 
 from fused_adamw.optimizer import FusedAdamW
+from fused_adamw.train_step import FusedTrainOneStepCell
 
-__all__ = ["AdamW", "FusedAdamW", "register"]
+__all__ = ["AdamW", "FusedAdamW", "FusedTrainOneStepCell", "register"]
 
 # The MindFormers module whose import registers its optimizers (AdamW among them).
 _OPTIM_MODULE = "mindformers.core.optim"
@@ -50,11 +52,8 @@ class AdamW:
             return _mindformers_adamw()(params, learning_rate=learning_rate, betas=betas, eps=eps,
                                         weight_decay=weight_decay, use_fused=True, amsgrad=amsgrad,
                                         maximize=maximize, swap=swap)
-        for name, value in (("amsgrad", amsgrad), ("maximize", maximize), ("swap", swap)):
-            if value:
-                raise ValueError(f"FusedAdamW does not support {name}=True.")
         return FusedAdamW(params, learning_rate=learning_rate, betas=betas, eps=eps,
-                          weight_decay=weight_decay)
+                          weight_decay=weight_decay, amsgrad=amsgrad, maximize=maximize, swap=swap)
 
     @staticmethod
     def get_actual_adamw_cls(use_fused):
@@ -86,9 +85,11 @@ def register(replace_adamw=False):
 
 
 def _register_fused_adamw():
-    """Adds ``type: FusedAdamW`` and leaves ``AdamW`` as it is (what importing this module does)."""
+    """Adds ``type: FusedAdamW`` (optimizer) and ``runner_wrapper: {type: FusedTrainOneStepCell}``
+    (wrapper) and leaves ``AdamW`` as it is (what importing this module does)."""
     from mindformers.tools.register import MindFormerModuleType, MindFormerRegister
     MindFormerRegister.register_cls(FusedAdamW, module_type=MindFormerModuleType.OPTIMIZER)
+    MindFormerRegister.register_cls(FusedTrainOneStepCell, module_type=MindFormerModuleType.WRAPPER)
 
 
 def is_adamw_replaced():
@@ -100,19 +101,29 @@ def is_adamw_replaced():
 
 
 class _RegisterAfterImport(importlib.abc.MetaPathFinder):
-    """Registers FusedAdamW right after MindFormers' optimizer module has been executed."""
+    """Registers FusedAdamW right after MindFormers' optimizer module has been executed.
+
+    It stays on ``sys.meta_path`` until that has happened: an import of MindFormers that fails
+    (a missing dependency, installed afterwards) is retried with the hook still in place."""
+
+    _looking = False  # set while we ask the other finders, who must not find us again
 
     def find_spec(self, fullname, path=None, target=None):
-        if fullname != _OPTIM_MODULE:
+        if fullname != _OPTIM_MODULE or self._looking:
             return None
-        sys.meta_path.remove(self)  # one-shot, and keeps the lookup below from finding us again
-        spec = importlib.util.find_spec(fullname)
+        self._looking = True
+        try:
+            spec = importlib.util.find_spec(fullname)
+        finally:
+            self._looking = False
         if spec is not None and spec.loader is not None and hasattr(spec.loader, "exec_module"):
             execute = spec.loader.exec_module
 
             def execute_then_register(module):
-                execute(module)
+                execute(module)  # raises if the import fails: then we stay for the next attempt
                 _register_fused_adamw()
+                if self in sys.meta_path:
+                    sys.meta_path.remove(self)
 
             spec.loader.exec_module = execute_then_register
         return spec

@@ -18,13 +18,18 @@ from mindspore.ops import functional as F
 
 from . import _C
 from ._custom_op import MASTER, make_group_op, make_norm_op
-from ._groups import as_slice, locate_states, plan_kernel_groups
+from ._gather import gather, gather_plan
+from ._groups import locate_states, plan_kernel_groups
 from ._options import check_options, group_flags, is_16bit, state_device
+from ._sharding import check_parallel_context, make_sharded_step, use_sharded_views
 from ._state_view import FlatStateView
-from ._validation import (check_gradients, check_hyper_params, check_learning_rate_value,
-                          check_parameters)
+from . import _guard as guard
+from ._layout import layout_mismatch, layout_record, state_name, state_tag
+from ._validation import (check_gradients, check_params_argument, check_hyper_params,
+                          check_learning_rate_value, check_parameters)
 
 _FLOAT32_MAX = float(np.finfo(np.float32).max)
+_INT32_MAX = int(np.iinfo(np.int32).max)
 
 
 class FusedAdamW(Optimizer):
@@ -58,6 +63,9 @@ class FusedAdamW(Optimizer):
             rounding (bits from (seed, step, element index): reproducible, thread-count independent).
         state_dtype: mindspore.float32 (default) or mindspore.bfloat16 for exp_avg / exp_avg_sq.
         seed: int in [0, 2**63), the stochastic-rounding seed.
+        shard_states: in a data-parallel run of N ranks, each rank keeps and updates only its 1/N
+            slice of every group's flat states (masters included) and all-gathers the updated
+            parameters (ZeRO-1: _sharding.py, docs/distributed.md). No effect on one process.
 
     Inputs:
         gradients (tuple[Tensor]): one per parameter, in ``parameters`` order, each with its
@@ -76,15 +84,13 @@ class FusedAdamW(Optimizer):
     @opt_init_args_register
     def __init__(self, params, learning_rate=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0,
                  use_fused=False, amsgrad=False, maximize=False, swap=False, *, master_weights=False,
-                 stochastic_rounding=False, state_dtype=mstype.float32, seed=0):
+                 stochastic_rounding=False, state_dtype=mstype.float32, seed=0, shard_states=False):
+        check_parallel_context(shard_states, self.cls_name)
         options = check_options(self.cls_name, use_fused, amsgrad, maximize, swap, master_weights,
                                 stochastic_rounding, state_dtype, seed)
         check_hyper_params(betas, eps, weight_decay, self.cls_name)
         check_learning_rate_value(learning_rate, self.cls_name)
-        if isinstance(params, list):
-            for group in params:
-                if isinstance(group, dict) and "lr" in group:
-                    check_learning_rate_value(group["lr"], self.cls_name, "lr")
+        check_params_argument(params, self.cls_name)
         super().__init__(learning_rate, params, weight_decay=weight_decay)
         check_parameters(self.parameters, self.cls_name)
         self._follow_thread_setting()
@@ -99,16 +105,19 @@ class FusedAdamW(Optimizer):
 
         # Master weights need 16-bit parameters in groups of their own (the Ascend operator
         # needs one dtype per call anyway).
-        split = ms.get_context("device_target") == "Ascend" or options.master_weights
+        split = ms.get_context("device_target") == "Ascend" or options.master_weights or shard_states
         groups = plan_kernel_groups(self, split_by_dtype=split)
         self._num_groups = len(groups)
         self._group_indices = tuple(g.indices for g in groups)
-        self._group_runs = tuple(as_slice(g.indices) for g in groups)
+        self._group_runs = tuple(gather_plan(g.indices) for g in groups)
+        # Each group's parameters, picked once here: a step then gathers only its gradients
+        # (_gather.py), and GRAPH_MODE compiles faster for non-contiguous groups.
+        self._group_params = tuple(ParameterTuple(self.parameters[i] for i in g.indices) for g in groups)
         self._group_reps = tuple(g.rep for g in groups)
         self._group_flags = tuple(group_flags(options, [self.parameters[i].dtype for i in g.indices])
                                   for g in groups)
         self._group_ops = tuple(make_group_op(len(g.indices), flags=f) for g, f in zip(groups, self._group_flags))
-        self._norm_op = make_norm_op()
+        self._norm_ops = tuple(make_norm_op(len(g.indices)) for g in groups)
         self._group_wd_dynamic = tuple(self._wd_is_dynamic(g.rep) for g in groups)
         self._group_wd_fixed = tuple(Tensor(self._wd_value(g.rep), mstype.float32) for g in groups)
         self._lr_errors = tuple(f"For 'FusedAdamW', the learning rate of parameter group {k} "
@@ -117,21 +126,31 @@ class FusedAdamW(Optimizer):
         self._wd_errors = tuple(f"For 'FusedAdamW', the weight decay of parameter group {k} "
                                 f"(first parameter '{self.parameters[g.rep].name}') must be finite and "
                                 f">= 0." for k, g in enumerate(groups))
+        # Flat states and their layout record, named by this optimizer's parameters (_layout.py).
+        # The record is in a ParameterTuple, as the states are, so that MindSpore's renaming of a
+        # cell's parameters (prefixes) keeps its name rather than the attribute's.
+        tag = self._state_tag = state_tag(self.parameters)
+        self._layout_record = layout_record(self.parameters, groups)
+        self.state_layout = ParameterTuple((Parameter(Tensor(self._layout_record), requires_grad=False,
+                                                      name=state_name(tag, "layout", None)),))
+        self._put_first(self.state_layout[0])
         device = state_device(options)
-        self.exp_avg_flat = ParameterTuple(self._zeros(g.total, f"fused_adamw.exp_avg.{k}", state_dtype, device)
-                                           for k, g in enumerate(groups))
-        self.exp_avg_sq_flat = ParameterTuple(self._zeros(g.total, f"fused_adamw.exp_avg_sq.{k}", state_dtype,
-                                                          device) for k, g in enumerate(groups))
-        self.max_exp_avg_sq_flat = ParameterTuple(
-            self._zeros(g.total, f"fused_adamw.max_exp_avg_sq.{k}", state_dtype, device)
-            for k, g in enumerate(groups) if options.amsgrad)
+        # ZeRO-1 hook (_sharding.py): None unless shard_states on more than one rank; then every
+        # flat state holds this rank's slice (sizes) and _apply hands the step to it.
+        self._sharded = make_sharded_step(self, groups, self._group_flags, shard_states)
+        sizes = self._sharded.shards if self._sharded is not None else tuple(g.total for g in groups)
+        flat = lambda kind, k: self._zeros(sizes[k], state_name(tag, kind, k), state_dtype, device)
+        self.exp_avg_flat = ParameterTuple(flat("exp_avg", k) for k in range(len(groups)))
+        self.exp_avg_sq_flat = ParameterTuple(flat("exp_avg_sq", k) for k in range(len(groups)))
+        self.max_exp_avg_sq_flat = ParameterTuple(flat("max_exp_avg_sq", k) for k in range(len(groups))
+                                                  if options.amsgrad)
         # Masters exist for the groups that run the master variant; initialised from the parameters.
         self._master_index = []
         masters = []
         for k, g in enumerate(groups):
             if self._group_flags[k] & MASTER:
                 self._master_index.append(len(masters))
-                masters.append(self._master_from_params(g, f"fused_adamw.master.{k}", device))
+                masters.append(self._master_from_params(k, g, state_name(tag, "master", k), device))
             else:
                 self._master_index.append(-1)
         self._master_index = tuple(self._master_index)
@@ -139,7 +158,38 @@ class FusedAdamW(Optimizer):
         where = locate_states(groups, len(self.parameters))
         self.exp_avg = FlatStateView(self.exp_avg_flat, where, self.parameters, "adam_m")
         self.exp_avg_sq = FlatStateView(self.exp_avg_sq_flat, where, self.parameters, "adam_v")
+        # amsgrad's max_exp_avg_sq (MindFormers' fused AdamW names it so) and the master weights,
+        # per parameter like exp_avg; a parameter without a master (float32) maps to None.
+        if options.amsgrad:
+            self.max_exp_avg_sq = FlatStateView(self.max_exp_avg_sq_flat, where, self.parameters, "max_exp_avg_sq")
+        master_where = [None if w is None or self._master_index[w[0]] < 0 else (self._master_index[w[0]], w[1])
+                        for w in where]
+        if any(w is not None for w in master_where):
+            self.master = FlatStateView(self.master_flat, master_where, self.parameters, "master")
+        if self._sharded is not None:  # ZeRO-1 hook: a rank holds slices, not per-parameter states
+            use_sharded_views(self)
         self._grad_specs = tuple((p.name, tuple(p.shape), p.dtype) for p in self.parameters)
+        # Every Parameter of this cell (the model's, states, masters, global_step, fixed learning
+        # rates, the layout record) keeps its shape and dtype while this optimizer lives (_guard.py).
+        model = {id(p) for p in self.parameters}
+        guard.own(self, [(p, "parameter" if id(p) in model else "optimizer Parameter",
+                          self._check_layout if p is self.state_layout[0] else None)
+                         for _, p in self.parameters_and_names(expand=False)])
+
+    def _put_first(self, param):
+        """MindSpore's loader writes a cell's Parameters in registration order: the layout record
+        goes first, so that a checkpoint of other flat states is refused (_check_layout) before
+        global_step, the learning rate or any state is written."""
+        entries = list(self._params.items())
+        self._params.clear()
+        self._params.update([e for e in entries if e[1] is param] + [e for e in entries if e[1] is not param])
+
+    def _check_layout(self, data):
+        """Refuses a layout record other than this optimizer's (a checkpoint of other flat states)."""
+        error = layout_mismatch(self._layout_record, data.asnumpy(), "the value loaded into "
+                                f"'{self.state_layout[0].name}'")
+        if error is not None:
+            raise error
 
     @staticmethod
     def _follow_thread_setting():
@@ -153,12 +203,14 @@ class FusedAdamW(Optimizer):
     def _zeros(n, name, dtype=mstype.float32, device=None):
         return Parameter(Tensor(np.zeros(n, np.float32), dtype), name=name, requires_grad=False, device=device)
 
-    def _master_from_params(self, group, name, device):
+    def _master_from_params(self, k, group, name, device):
         """A group's float32 master buffer (padded layout), initialised from its parameters."""
         flat = np.zeros(group.total, np.float32)
         for i, offset in zip(group.indices, group.offsets):
             param = self.parameters[i]
             flat[offset:offset + param.size] = F.cast(param, mstype.float32).asnumpy().reshape(-1)
+        if self._sharded is not None:  # ZeRO-1 hook: this rank's slice
+            flat = self._sharded.own_slice(k, flat)
         return Parameter(Tensor(flat), name=name, requires_grad=False, device=device)
 
     def _wd_is_dynamic(self, i):
@@ -188,15 +240,13 @@ class FusedAdamW(Optimizer):
         return self._group_wd_fixed[k]
 
     def _take(self, items, k):
-        """The members of kernel group k out of a tuple in `parameters` order."""
-        run = self._group_runs[k]
-        if run is not None:
-            return items[run[0]:run[1]]
-        return tuple([items[i] for i in self._group_indices[k]])
+        """The members of kernel group k out of a tuple in `parameters` order (_gather.py)."""
+        return gather(items, self._group_runs[k])
 
     def _checked(self, lrs, wds):
         """Raises ValueError naming the group if a learning rate or a dynamic weight decay is
-        NaN, inf or negative; returns lrs. A method of its own so that in GRAPH_MODE the
+        NaN, inf or negative, or if global_step cannot be incremented (int32: the kernel needs
+        a step >= 1 and would see a wrapped one); returns lrs. A method of its own so that in GRAPH_MODE the
         raise's control flow stays in this small subgraph: inlined into construct, the kernel
         calls after it would run as a control-flow continuation (1,000 tensors: 4.0-5.3 ms
         against 4.5-7.4 ms per step, measured side by side on a shared machine)."""
@@ -208,6 +258,11 @@ class FusedAdamW(Optimizer):
                 wd = wds[k]
                 if not ((wd >= 0.0) & (wd <= _FLOAT32_MAX)):
                     raise ValueError(self._wd_errors[k])
+        step = self.global_step.reshape(())
+        if not ((step >= 0) & (step < _INT32_MAX)):
+            raise ValueError(f"For 'FusedAdamW', global_step must be in [0, {_INT32_MAX - 1}] before a step "
+                             f"(it is int32 and the step increments it); set it with "
+                             f"optimizer.global_step.set_data(...).")
         return lrs
 
     def _states(self, k):
@@ -229,9 +284,15 @@ class FusedAdamW(Optimizer):
 
     def _apply(self, gradients, lrs, wds, grad_ctl):
         """One kernel call per group, after global_step was advanced."""
+        if self._sharded is not None:  # ZeRO-1 hook
+            states = ()
+            for k in range(self._num_groups):
+                states = states + (self._states(k),)
+            return self._sharded(lrs, wds, self.global_step, self._hyper, grad_ctl, self._group_params,
+                                 gradients, states)
         outs = ()
         for k in range(self._num_groups):
-            params = self._take(self._parameters, k)
+            params = self._group_params[k]
             grads = self._take(gradients, k)
             outs = outs + (self._group_ops[k](lrs[k], wds[k], self.global_step, self._hyper, grad_ctl,
                                               self._rng, *params, *grads, *self._states(k)),)
@@ -251,7 +312,7 @@ class FusedAdamW(Optimizer):
         total = F.zeros((), mstype.float64)
         bad = F.zeros((), mstype.float64)
         for k in range(self._num_groups):
-            out = self._norm_op(grad_scale, *self._take(gradients, k))
+            out = self._norm_ops[k](grad_scale, *self._take(gradients, k))
             total = total + out[0]
             bad = bad + out[1]
         return F.cast(F.sqrt(total), mstype.float32), bad > 0.0

@@ -1,12 +1,15 @@
-"""Builds the Ascend checks that run without CANN: the tiling checker executable
-and the CPU model of the kernel, both with g++ into a temporary directory, from
-the sources the operator package itself uses (kernels/ascend/op_host, op_kernel)."""
-import ctypes
+"""Builds the Ascend checks that run without CANN, with g++ into a temporary
+directory, from the sources the operator package itself uses (kernels/ascend/
+op_host, op_kernel): the tiling checker executable and the kernel compiled
+against the emulated Ascend C API (ascend_emu.py)."""
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 ROOT = Path(__file__).resolve().parents[2]
 OP_HOST = ROOT / "kernels" / "ascend" / "op_host"
@@ -35,21 +38,19 @@ def tiling_checker(tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
-def model_lib(tmp_path_factory):
-    out = tmp_path_factory.mktemp("ascend_model") / "fa_ascend_model.so"
-    # -ffp-contract=off: each vector op is its own rounding, as on the NPU.
-    gxx([*CXXFLAGS, "-ffp-contract=off", "-fPIC", "-shared", f"-I{OP_KERNEL}", f"-I{OP_HOST}",
-         f"-I{HERE / 'model'}", str(HERE / "model" / "tile_model.cpp"), str(OP_HOST / "adamw_tiling_plan.cpp"),
-         "-o", str(out)], cwd=out.parent)
-    lib = ctypes.CDLL(str(out))
-    lib.fa_model_step.restype = ctypes.c_char_p
-    lib.fa_model_step.argtypes = [
-        ctypes.POINTER(ctypes.c_int64), ctypes.c_uint32, ctypes.c_int, ctypes.c_uint32, ctypes.c_uint64,
-        ctypes.POINTER(ctypes.c_void_p), ctypes.POINTER(ctypes.c_void_p), ctypes.c_void_p, ctypes.c_void_p,
-        ctypes.c_float, ctypes.c_float, ctypes.c_int32, ctypes.POINTER(ctypes.c_float)]
-    lib.fa_model_one_minus_pow.restype = ctypes.c_float
-    lib.fa_model_one_minus_pow.argtypes = [ctypes.c_float, ctypes.c_int64]
-    lib.fa_model_coeffs.restype = None
-    lib.fa_model_coeffs.argtypes = [ctypes.c_float, ctypes.c_float, ctypes.c_int32, ctypes.c_float,
-                                    ctypes.c_float, ctypes.c_float, ctypes.POINTER(ctypes.c_float)]
-    return lib
+def emu(tmp_path_factory):
+    """emu(dtype, grad_dtype=None, state_dtype="float32"): the kernel compiled
+    against the emulated Ascend C API for that dtype column (ascend_emu.build),
+    built once per session."""
+    import ascend_emu
+
+    out = tmp_path_factory.mktemp("ascend_emu")
+    libs = {}
+
+    def get(dtype, grad_dtype=None, state_dtype="float32"):
+        key = (dtype, grad_dtype or dtype, state_dtype)
+        if key not in libs:
+            libs[key] = ascend_emu.build(out, *key)
+        return libs[key]
+
+    return get

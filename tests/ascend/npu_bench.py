@@ -32,6 +32,13 @@ def timed(fn, repeats):
     return min(times), float(np.median(times))
 
 
+def _ascend_state_len(sizes):
+    """The padded flat state length (docs/kernel-interface.md), as the optimizer lays it out."""
+    from fused_adamw._groups import state_offsets
+
+    return state_offsets(sizes)[1]
+
+
 def main():
     import mindspore as ms
     from mindspore import ops
@@ -52,11 +59,13 @@ def main():
         params = [ms.Parameter(ms.Tensor(np.random.randn(s).astype(np.float32)), name=f"p{i}")
                   for i, s in enumerate(sizes)]
         grads = [ms.Tensor(np.random.randn(s).astype(np.float32)) for s in sizes]
-        m = ms.Parameter(ms.Tensor(np.zeros(n, np.float32)), name="m")
-        v = ms.Parameter(ms.Tensor(np.zeros(n, np.float32)), name="v")
+        state_len = _ascend_state_len(sizes)
+        m = ms.Parameter(ms.Tensor(np.zeros(state_len, np.float32)), name="m")
+        v = ms.Parameter(ms.Tensor(np.zeros(state_len, np.float32)), name="v")
         op = _ascend.make_ascend_group_op(t)
         scalars = (ms.Tensor([1e-3], ms.float32), ms.Tensor([0.1], ms.float32), ms.Tensor([1], ms.int32),
-                   ms.Tensor([0.9, 0.999, 1e-8], ms.float32))
+                   ms.Tensor([0.9, 0.999, 1e-8], ms.float32), ms.Tensor([1.0, 1.0, 0.0], ms.float32),
+                   ms.Tensor([0, 0], ms.int64))
         best, median = timed(lambda: op(*scalars, *params, *grads, m, v), args.repeats)
         print(f"{t} tensors, {n} fp32 params: min {best:.2f} ms, median {median:.2f} ms, "
               f"x floor {floor[0] / best:.2f} (min) {floor[1] / median:.2f} (median)")

@@ -50,22 +50,31 @@ def test_group_update_matches_reference(dtype, mode):
     sizes = [n for n in SIZES if n > 0]
     p_np = [random_param(rng, n, dtype) for n in sizes]
     g_np = [random_param(rng, n, dtype) for n in sizes]
-    total = sum(sizes)
-    m_np = (rng.standard_normal(total) * 0.1).astype(np.float32)
-    v_np = (rng.random(total) * 0.01).astype(np.float32)
+    from fused_adamw._groups import state_offsets
+
+    offsets, total = state_offsets(sizes)  # the padded flat state layout
+    live = np.zeros(total, bool)
+    for off, n in zip(offsets, sizes):
+        live[off:off + n] = True
+    m_np = np.zeros(total, np.float32)
+    v_np = np.zeros(total, np.float32)
+    m_np[live] = rng.standard_normal(sum(sizes)) * 0.1
+    v_np[live] = rng.random(sum(sizes)) * 0.01
     params = [ms.Parameter(to_ms(p, dtype), name=f"p{i}") for i, p in enumerate(p_np)]
     grads = [to_ms(g, dtype) for g in g_np]
     m, v = ms.Parameter(ms.Tensor(m_np), name="m"), ms.Parameter(ms.Tensor(v_np), name="v")
     lr, wd, step = 1e-3, 0.1, 3
     op = _ascend.make_ascend_group_op(len(params))
     op(ms.Tensor([lr], ms.float32), ms.Tensor([wd], ms.float32), ms.Tensor([step], ms.int32),
-       ms.Tensor([0.9, 0.999, 1e-8], ms.float32), *params, *grads, m, v)
+       ms.Tensor([0.9, 0.999, 1e-8], ms.float32), ms.Tensor([1.0, 1.0, 0.0], ms.float32),
+       ms.Tensor([0, 0], ms.int64), *params, *grads, m, v)
 
     p64 = np.concatenate([to_f64(p, dtype) for p in p_np])
     ref_p, ref_m, ref_v = adamw_step64(p64, np.concatenate([to_f64(g, dtype) for g in g_np]),
-                                       m_np.astype(np.float64), v_np.astype(np.float64), lr, wd, step)
+                                       m_np[live].astype(np.float64), v_np[live].astype(np.float64), lr, wd, step)
     got_p = np.concatenate([from_ms(p, dtype) for p in params])
-    assert rel_err(m.asnumpy(), ref_m) <= 1e-6 and rel_err(v.asnumpy(), ref_v) <= 1e-6
+    assert rel_err(m.asnumpy()[live], ref_m) <= 1e-6 and rel_err(v.asnumpy()[live], ref_v) <= 1e-6
+    assert not m.asnumpy()[~live].any() and not v.asnumpy()[~live].any(), "state padding written"
     decayed = p64 * (1.0 - float(np.float32(lr)) * float(np.float32(wd)))
     scale = np.abs(decayed) + np.abs(decayed - ref_p)
     if dtype == "float32":

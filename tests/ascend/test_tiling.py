@@ -25,9 +25,12 @@ MUTATIONS = [
      "const int64_t my_units = base;", "coverage: the remainder units are dropped"),
     ("plan", "/ per_elem / kFaCoreAlignElems * kFaCoreAlignElems;",
      "/ per_elem / 8 * 8 + 4;", "32-byte alignment of tile buffers and copies"),
-    ("plan", "return 2 * in_bytes(param_bytes) + 2 * out_bytes(param_bytes) + calc_bytes(param_bytes);",
-     "return in_bytes(param_bytes) + out_bytes(param_bytes) + calc_bytes(param_bytes);",
+    ("plan", "return 2 * sum(b.in, kInSlots) + 2 * sum(b.out, kOutSlots) + sum(b.calc, kCalcSlots);",
+     "return sum(b.in, kInSlots) + sum(b.out, kOutSlots) + sum(b.calc, kCalcSlots);",
      "UB budget: double buffering not counted"),
+    ("plan", "b.in[kInVmax] = ams ? sb : 0;", "b.in[kInVmax] = 0;", "amsgrad: no room for max_exp_avg_sq"),
+    ("plan", "b.calc[kCalcG32] = c.gradBytes == 2 ? 4 : 0;", "b.calc[kCalcG32] = c.gradBytes == 2 ? 2 : 0;",
+     "16-bit grads: float32 copy too small"),
     ("plan", "const int64_t base = units / used;\n    const int64_t extra = units % used;",
      "const int64_t base = units / used;\n    const int64_t extra = 0;\n    (void)(units % used);",
      "coverage/balance: the last core does not get the remainder"),
@@ -37,6 +40,10 @@ MUTATIONS = [
      "if (len > static_cast<int64_t>(tileLen)) len = tileLen + 16;", "tile larger than its buffers"),
     ("schedule", "tile.padded = (tile.len + kFaPadElems - 1) / kFaPadElems * kFaPadElems;",
      "tile.padded = tile.len;", "tail not padded to 32-byte blocks"),
+    ("schedule", "c.flat = (c.flat + kFaStateAlignElems - 1) / kFaStateAlignElems * kFaStateAlignElems;",
+     "c.flat = c.flat + 0 * kFaStateAlignElems;", "padded layout: next slice not aligned"),
+    ("plan", "tensor_start = align_state(tensor_start + numels[tensor]);",
+     "tensor_start = tensor_start + numels[tensor];", "padded layout: core start in the wrong tensor"),
 ]
 
 

@@ -3,7 +3,8 @@
 - cmake/cuda.cmake's own kernel objects (configured in a temporary build
   directory with FUSED_ADAMW_CUDA=ON) hold SASS for sm_80 and sm_90 and PTX for
   compute_90; ptxas reports no spills and no stack for any function; the SASS
-  of every AdamW kernel has 128-bit global loads and stores and no local memory.
+  of every AdamW kernel has 128-bit global loads and stores and no local memory;
+  the PTX has no contractible float32 operation (-fmad=false).
 - The GPU AOT entry, built from the real sources with a static CUDA runtime,
   depends on no libcudart and, on a machine without a GPU, fails with a
   non-zero return and a message naming the CUDA call.
@@ -95,13 +96,31 @@ def test_sass_has_128bit_global_accesses_and_no_local_memory(cmake_kernels, cuob
             assert not re.search(r"\b(LDL|STL)\b", body), f"{arch} {name}: uses local memory"
 
 
+@needs_nvcc
+def test_ptx_has_no_float32_contraction(cmake_kernels, cuobjdump):
+    """-fmad=false (cmake/cuda.cmake): every float32 multiply, add and subtract in
+    the PTX carries .rn, which ptxas never fuses into an FMA, and no f32 fma is
+    emitted, so the kernel rounds each operation as the CPU kernel does and its
+    results equal the CPU kernel's bit for bit (test_cuda_emulation.py checks the
+    bits). Division and sqrt are single .rn instructions here; ptxas expands them
+    into correctly rounded FFMA sequences, so SASS FFMA counts prove nothing.
+    (The double-precision pow of the bias corrections uses fma.rn.f64 by design.)"""
+    obj, _ = cmake_kernels
+    ptx = cuobjdump("-ptx", str(obj))
+    ops = re.findall(r"^\s*(?:@!?%p\d+\s+)?((?:fma|mul|add|sub)(?:\.\w+)*\.f32)\b", ptx, re.M)
+    assert sum(op.startswith(("mul", "add")) for op in ops) > 20, f"too few f32 operations found: {ops[:20]}"
+    unrounded = sorted({op for op in ops if op.startswith("fma") or ".rn" not in op})
+    assert not unrounded, f"contractible or fused float32 operations in the PTX: {unrounded}"
+
+
 @pytest.fixture(scope="module")
-def gpu_entry(tmp_path_factory):
-    """FusedAdamWGPU built from csrc/aot_cuda.cpp, csrc/aot_args.cpp and
-    kernels/cuda/adamw_cuda.cu with a static CUDA runtime (sm_80 only: quick)."""
+def gpu_entry(tmp_path_factory, cmake_kernels):
+    """The GPU entry points built from csrc/aot_cuda.cpp and csrc/aot_args.cpp,
+    linked with CMake's kernel objects (above) and a static CUDA runtime."""
+    obj, _ = cmake_kernels
     lib = tmp_path_factory.mktemp("cuda_entry") / "libfa_gpu_entry.so"
     _run([NVCC, "-std=c++17", "-O2", "-shared", "-Xcompiler", "-fPIC", "-cudart", "static", "-arch=sm_80",
-          "-o", lib, ROOT / "csrc/aot_cuda.cpp", ROOT / "csrc/aot_args.cpp", ROOT / "kernels/cuda/adamw_cuda.cu"])
+          "-o", lib, ROOT / "csrc/aot_cuda.cpp", ROOT / "csrc/aot_args.cpp", obj])
     return lib
 
 
@@ -119,12 +138,14 @@ import numpy as np
 lib = ctypes.CDLL(sys.argv[1])
 n = 8
 bufs = [np.array([1e-3], np.float32), np.array([0.1], np.float32), np.array([1], np.int32),
-        np.array([0.9, 0.999, 1e-8], np.float32), np.ones(n, np.float32), np.ones(n, np.float32),
-        np.zeros(n, np.float32), np.zeros(n, np.float32), np.zeros(1, np.float32)]
-dtypes = ["float32", "float32", "int32", "float32", "float32", "float32", "float32", "float32", "float32"]
+        np.array([0.9, 0.999, 1e-8], np.float32), np.array([1, 1, 0], np.float32), np.zeros(2, np.int64),
+        np.ones(n, np.float32), np.ones(n, np.float32), np.zeros(n, np.float32), np.zeros(n, np.float32),
+        np.zeros(1, np.float32)]
+dtypes = ["float32", "float32", "int32", "float32", "float32", "int64", "float32", "float32", "float32", "float32",
+          "float32"]
 if sys.argv[2] == "bad-layout":
-    dtypes[5] = "float16"  # gradient dtype differs from its parameter's
-shapes = [(1,), (1,), (1,), (3,), (n,), (n,), (n,), (n,), (1,)]
+    dtypes[7] = "float16"  # a float16 gradient for a float32 parameter
+shapes = [(1,), (1,), (1,), (3,), (3,), (2,), (n,), (n,), (n,), (n,), (1,)]
 k = len(bufs)
 params = (ctypes.c_void_p * k)(*[b.ctypes.data for b in bufs])
 ndims = (ctypes.c_int * k)(*[len(s) for s in shapes])
@@ -153,7 +174,19 @@ def test_entry_reports_a_cuda_failure_as_nonzero_with_a_message(gpu_entry):
 
 
 @needs_nvcc
+def test_entry_exports_every_variant_and_the_norm_pass(gpu_entry):
+    """The names docs/kernel-interface.md gives: FusedAdamWGPU, FusedAdamWGPU_v<flags>
+    for every valid flag value (master and stochastic exclude each other), FusedGradNormGPU."""
+    lib = ctypes.CDLL(str(gpu_entry))
+    valid = [f for f in range(16) if not (f & 2 and f & 4)]
+    for name in ["FusedAdamWGPU", "FusedGradNormGPU"] + [f"FusedAdamWGPU_v{f}" for f in valid]:
+        assert hasattr(lib, name), name
+    for f in set(range(16)) - set(valid):
+        assert not hasattr(lib, f"FusedAdamWGPU_v{f}"), f
+
+
+@needs_nvcc
 def test_entry_rejects_a_bad_layout_before_any_cuda_call(gpu_entry):
     res = _call_entry(gpu_entry, "bad-layout")
     assert "rc 1" in res.stdout, res.stdout + res.stderr
-    assert "gradient 0: dtype float16 differs from its parameter's float32" in res.stderr, res.stderr
+    assert "gradient 0: dtype float16 must be its parameter's (float32) or float32" in res.stderr, res.stderr

@@ -1,26 +1,19 @@
 """The CUDA kernel's own source (kernels/cuda/adamw_kernel.cuh) and its host-side
 table planning (adamw_table.h), compiled as host C++ through cuda_on_cpu.h and
-run on the CPU against the float64 model. Every block and thread of each launch
-runs; guards around every array catch stray writes, a NaN-poisoned status must
-be overwritten, and every element is compared.
+run on the CPU against the float64 model and, bit for bit, against the CPU
+kernel. Every block and thread of each launch runs; guards around every array
+catch stray writes, a NaN-poisoned status must be overwritten, and every element
+is compared. `rng` (tests/conftest.py) draws fresh inputs and prints its seed.
 """
 import math
 
 import numpy as np
 import pytest
 
-from cuda_emu import DTYPE_CODE, Group, assert_matches_model, reference
+from cuda_emu import DTYPE_CODE, Group, assert_matches_model, assert_unchanged, reference
 
 DTYPES = list(DTYPE_CODE)
 CHUNK = 32 * 1024
-
-
-@pytest.fixture
-def rng():
-    # Fresh inputs every run; the seed is printed, so a failure can be replayed.
-    seed = np.random.SeedSequence().entropy
-    print(f"rng seed: {seed}")
-    return np.random.default_rng(seed)
 
 
 def step_and_check(emu, group, **kw):
@@ -64,9 +57,21 @@ def test_aligned_arrays_take_the_vector_path(emu, rng):
     assert vec == 7 * quads
 
 
+def test_padded_states_put_every_tensor_on_the_vector_path(emu, rng):
+    """Flat state layout (docs/kernel-interface.md): each tensor's states start at
+    a multiple of 32 elements, so odd sizes before a tensor no longer misalign
+    it: with aligned params and grads, every quad is 7 vector accesses."""
+    sizes = [5, 7, 33, 1, 4099, 3, CHUNK + 1, 2]
+    dtypes = [DTYPES[i % 3] for i in range(len(sizes))]
+    group = Group(rng, sizes, dtypes)
+    assert all(o % 32 == 0 for o in group.state_offsets)
+    _, _, vec = step_and_check(emu, group)
+    assert vec == 7 * sum(n // 4 for n in sizes)
+
+
 def test_mixed_group_with_odd_and_empty_tensors(emu, rng):
-    """Tensor sizes shift every later state start (misaligning some), dtypes
-    differ per tensor, and empty tensors own no chunk."""
+    """Odd sizes (padded state starts), misaligned params and grads, dtypes
+    that differ per tensor, and empty tensors, which own no chunk."""
     sizes = [0, 7, 1, CHUNK + 1, 0, 3, 2 * CHUNK, 17, 4, 0, 100_003, 5, 0]
     dtypes = [DTYPES[i % 3] for i in range(len(sizes))]
     offsets = [(int(rng.integers(0, 4)), int(rng.integers(0, 4))) for _ in sizes]
@@ -98,7 +103,7 @@ def test_table_overflow_splits_into_launches(emu, rng, capacity):
     grids, counts, _ = step_and_check(emu, split, capacity=capacity)
     assert counts == [min(capacity, n - i) for i in range(0, n, capacity)]
     assert len(grids) == math.ceil(n / capacity)
-    for a, b in zip(one.p + [one.m, one.v], split.p + [split.m, split.v]):
+    for a, b in zip(one.p + one.states(), split.p + split.states()):
         assert np.array_equal(a.a.view(np.uint8), b.a.view(np.uint8))
 
 
@@ -133,6 +138,7 @@ def _encode(x, dtype):
     {"lr": -1e-3}, {"lr": np.nan}, {"lr": np.inf}, {"weight_decay": -0.1}, {"weight_decay": np.nan},
     {"step": 0}, {"step": -5}, {"betas": (0.0, 0.999)}, {"betas": (1.0, 0.999)}, {"betas": (0.9, 1.0)},
     {"betas": (0.9, np.nan)}, {"eps": 0.0}, {"eps": -1e-8}, {"eps": np.inf},
+    {"grad_scale": np.inf}, {"grad_scale": np.nan}, {"grad_clip": np.nan}, {"grad_clip": -np.inf},
 ])
 def test_invalid_values_change_nothing_and_flag_the_status(emu, rng, bad):
     """The GPU cannot return an error for values it reads from device memory:
@@ -143,10 +149,7 @@ def test_invalid_values_change_nothing_and_flag_the_status(emu, rng, bad):
     before = group.snapshot()
     group.run(emu)
     assert np.isnan(group.status[0])
-    after = group.snapshot()
-    for a, b in zip(before[0] + [before[2], before[3]], after[0] + [after[2], after[3]]):
-        assert np.array_equal(a.view(np.uint8), b.view(np.uint8))
-    assert group.guards_intact()
+    assert_unchanged(group, before)
 
 
 def test_status_is_written_even_for_an_empty_group(emu, rng):
@@ -179,15 +182,14 @@ def test_the_check_rejects_truncation_and_unwritten_params(emu, rng, dtype):
     group = Group(rng, [5000], [dtype])
     before = group.snapshot()
     group.run(emu)
-    args = (float(group.lr[0]), float(group.weight_decay[0]), int(group.step[0]), [float(x) for x in group.hyper])
-    exp_p = model_step(group.dtypes, before, *args)[0][0]
+    exp_p = model_step(group.spec(), before)["p"][0]
     if dtype == "bfloat16":
         truncated = (exp_p.astype(np.float32).view(np.uint32) >> 16).astype(np.uint16)
     else:  # float16: round toward zero by stepping back where rounding went up in magnitude
         nearest = exp_p.astype(np.float16)
         up = np.abs(nearest.astype(np.float64)) > np.abs(exp_p)
         truncated = np.where(up, np.nextafter(nearest, np.float16(0)), nearest)
-    for wrong in (truncated, before[0][0]):
+    for wrong in (truncated, before["p"][0]):
         with pytest.raises(AssertionError):
-            check_step(group.dtypes, before, ([wrong], group.m.a, group.v.a), *args)
-    check_step(group.dtypes, before, ([group.p[0].a], group.m.a, group.v.a), *args)
+            check_step(group.spec(), before, dict(group.arrays(), p=[wrong]))
+    check_step(group.spec(), before, group.arrays())

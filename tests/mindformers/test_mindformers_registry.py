@@ -1,4 +1,5 @@
 """FusedAdamW in MindFormers' optimizer registry: YAML types, auto_register, replacing AdamW."""
+import importlib
 import os
 import subprocess
 import sys
@@ -48,6 +49,32 @@ def test_import_registers_fused_adamw_before_mindformers_is_imported():
         assert out.stdout.strip().splitlines()[-1] == "fused_adamw.optimizer", (first, out.stderr[-2000:])
 
 
+def test_registration_hook_survives_a_failed_import(tmp_path, monkeypatch):
+    """The import of MindFormers' optimizer module fails once (a dependency missing, then
+    installed): the hook stays and registers on the retry. A stand-in module plays MindFormers'
+    optimizer module, whose package cannot be imported twice in one process."""
+    (tmp_path / "stand_in_optim.py").write_text(
+        "import os\nif os.environ.get('STAND_IN_FAIL'):\n    raise ImportError('a dependency is missing')\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    registered = []
+    monkeypatch.setattr(fused_mindformers, "_OPTIM_MODULE", "stand_in_optim")
+    monkeypatch.setattr(fused_mindformers, "_register_fused_adamw", lambda: registered.append(True))
+    hook = fused_mindformers._RegisterAfterImport()
+    sys.meta_path.insert(0, hook)
+    try:
+        monkeypatch.setenv("STAND_IN_FAIL", "1")
+        with pytest.raises(ImportError, match="dependency"):
+            importlib.import_module("stand_in_optim")
+        assert registered == [] and hook in sys.meta_path
+        monkeypatch.delenv("STAND_IN_FAIL")
+        importlib.import_module("stand_in_optim")
+        assert registered == [True] and hook not in sys.meta_path
+    finally:
+        if hook in sys.meta_path:
+            sys.meta_path.remove(hook)
+        sys.modules.pop("stand_in_optim", None)
+
+
 def test_yaml_optimizer_builds_fused_adamw_with_trainer_arguments(rng):
     """The YAML section, with the trainer's two parameter groups and LR schedule as default_args."""
     config = MindFormerConfig(os.path.join(_REPO, "examples", "mindformers_fused_adamw.yaml"))
@@ -78,8 +105,7 @@ def test_replace_adamw_opt_in(registry, rng):
     adamw_entry = MindFormerRegister.get_cls(_OPTIMIZER, "AdamW")
     assert adamw_entry.get_actual_adamw_cls(True).__module__ == "mindformers.core.optim.fused_adamw"
     assert type(adamw_entry(_params(rng), weight_decay=0.1)) is FusedAdamW
-    with pytest.raises(ValueError, match="swap"):
-        adamw_entry(_params(rng), swap=True)
+    assert adamw_entry(_params(rng), amsgrad=True, swap=True).options.amsgrad
     fused_mindformers.register()
     assert not fused_mindformers.is_adamw_replaced()
     assert type(build_optim(dict(config), default_args={"params": _params(rng)})) is BasicAdamW

@@ -2,18 +2,24 @@
 // and dtype inference, and the tiling function (a thin adapter around the plain
 // C++ plan in adamw_tiling_plan.cpp, which the tests exercise without CANN).
 //
-// NOT COMPILED IN THIS PROJECT'S CI (needs CANN's headers). See docs/ascend.md.
+// NOT COMPILED WITH CANN IN THIS PROJECT (needs its headers); CI only type-checks it
+// against declarations-only stand-ins (tests/ascend/test_op_host_syntax.py). See docs/ascend.md.
 //
 // The generated single-operator API (CANN's opbuild turns an output named like
 // an input into an in-place reference and drops it from the output list):
-//   aclnnFusedAdamwGroupGetWorkspaceSize(const aclTensor *lr, const aclTensor *weightDecay,
-//       const aclTensor *step, const aclTensor *hyper, aclTensorList *varRef,
-//       const aclTensorList *grad, aclTensor *expAvgRef, aclTensor *expAvgSqRef,
-//       const aclTensor *doneOut, uint64_t *workspaceSize, aclOpExecutor **executor);
+//   aclnnFusedAdamwGroupGetWorkspaceSize(const aclTensor *coeffs, const aclTensor *counters,
+//       aclTensorList *varRef, const aclTensorList *grad, aclTensorList *statesRef,
+//       aclTensor *masterRef, const aclTensor *doneOut, uint64_t *workspaceSize,
+//       aclOpExecutor **executor);
 //   aclnnFusedAdamwGroup(void *workspace, uint64_t workspaceSize, aclOpExecutor *executor,
 //       aclrtStream stream);
+// Inputs are described in op_kernel/fused_adamw_group.cpp. The variant is read off
+// the shapes and dtypes: amsgrad = three states, fp32 master = a master of the
+// state length (an empty one otherwise), bf16 states = the states' dtype, float32
+// grads = grad's dtype; stochastic rounding is a run-time value (counters[3]).
 #include <cstdio>
 #include <cstring>
+#include <utility>
 #include <vector>
 
 #include "register/op_def_registry.h"
@@ -24,19 +30,20 @@
 
 namespace {
 
-// IR input / output indices (OpDef order below).
-constexpr size_t kInLr = 0;
-constexpr size_t kInWeightDecay = 1;
-constexpr size_t kInStep = 2;
-constexpr size_t kInHyper = 3;
-constexpr size_t kInVar = 4;
-constexpr size_t kInGrad = 5;
-constexpr size_t kInExpAvg = 6;
-constexpr size_t kInExpAvgSq = 7;
-constexpr size_t kOutVar = 0;
-constexpr size_t kOutExpAvg = 1;
-constexpr size_t kOutExpAvgSq = 2;
-constexpr size_t kOutDone = 3;
+// IR input / output indices (OpDef order below; kIr* to stay apart from the
+// tiling data's UB slot names).
+constexpr size_t kIrInCoeffs = 0;
+constexpr size_t kIrInCounters = 1;
+constexpr size_t kIrInVar = 2;
+constexpr size_t kIrInGrad = 3;
+constexpr size_t kIrInStates = 4;
+constexpr size_t kIrInMaster = 5;
+constexpr size_t kIrOutVar = 0;
+constexpr size_t kIrOutStates = 1;
+constexpr size_t kIrOutMaster = 2;
+constexpr size_t kIrOutDone = 3;
+
+uint32_t BytesOf(ge::DataType t) { return t == ge::DT_FLOAT ? 4 : 2; }
 
 ge::graphStatus Fail(const char* what)
 {
@@ -55,28 +62,36 @@ static ge::graphStatus FusedAdamwGroupTiling(gert::TilingContext* context)
     uint64_t ubBytes = 0;
     ascendc.GetCoreMemSize(platform_ascendc::CoreMemType::UB, ubBytes);
 
-    const auto* info = context->GetComputeNodeInfo()->GetInputInstanceInfo(kInVar);
-    if (info == nullptr) return Fail("no instance info for input var");
-    const uint32_t numTensors = static_cast<uint32_t>(info->GetInstanceNum());
+    const auto* varInfo = context->GetComputeNodeInfo()->GetInputInstanceInfo(kIrInVar);
+    const auto* stateInfo = context->GetComputeNodeInfo()->GetInputInstanceInfo(kIrInStates);
+    if (varInfo == nullptr || stateInfo == nullptr) return Fail("no instance info for var / states");
+    const uint32_t numTensors = static_cast<uint32_t>(varInfo->GetInstanceNum());
+    const uint32_t numStates = static_cast<uint32_t>(stateInfo->GetInstanceNum());
+    if (numStates != 2 && numStates != 3) return Fail("states must be (exp_avg, exp_avg_sq[, max_exp_avg_sq])");
     std::vector<int64_t> numels(numTensors);
-    int64_t total = 0;
     for (uint32_t k = 0; k < numTensors; ++k) {
-        const auto* var = context->GetDynamicInputShape(kInVar, k);
-        const auto* grad = context->GetDynamicInputShape(kInGrad, k);
+        const auto* var = context->GetDynamicInputShape(kIrInVar, k);
+        const auto* grad = context->GetDynamicInputShape(kIrInGrad, k);
         if (var == nullptr || grad == nullptr) return Fail("var and grad lists must have the same length");
         if (var->GetStorageShape() != grad->GetStorageShape()) return Fail("grad shape differs from its var");
         numels[k] = var->GetStorageShape().GetShapeSize();
-        total += numels[k];
     }
-    for (size_t state : {kInExpAvg, kInExpAvgSq}) {
-        if (context->GetInputShape(state)->GetStorageShape().GetShapeSize() != total)
-            return Fail("exp_avg / exp_avg_sq must hold sum(numel of var) float32 elements");
+    const int64_t stateLen = fa_state_len(numels.data(), numTensors);
+    for (uint32_t k = 0; k < numStates; ++k) {
+        if (context->GetDynamicInputShape(kIrInStates, k)->GetStorageShape().GetShapeSize() != stateLen)
+            return Fail("every state must hold the padded state length (docs/kernel-interface.md)");
     }
-    const ge::DataType dtype = context->GetDynamicInputDesc(kInVar, 0)->GetDataType();
-    const uint32_t paramBytes = dtype == ge::DT_FLOAT ? 4 : 2;
+    const int64_t masterLen = context->GetInputShape(kIrInMaster)->GetStorageShape().GetShapeSize();
+    if (masterLen != 0 && masterLen != stateLen) return Fail("master must be empty or hold the padded state length");
 
+    FaTilingConfig cfg;
+    cfg.paramBytes = BytesOf(context->GetDynamicInputDesc(kIrInVar, 0)->GetDataType());
+    cfg.gradBytes = BytesOf(context->GetDynamicInputDesc(kIrInGrad, 0)->GetDataType());
+    cfg.stateBytes = BytesOf(context->GetDynamicInputDesc(kIrInStates, 0)->GetDataType());
+    cfg.flags = (numStates == 3 ? kFaAmsgrad : 0u) | (masterLen != 0 ? kFaMaster : 0u) |
+                (cfg.stateBytes == 2 ? kFaBf16State : 0u);
     FusedAdamwGroupTilingData td;
-    if (const char* err = fa_make_tiling(numels.data(), numTensors, paramBytes, coreNum, ubBytes, &td)) {
+    if (const char* err = fa_make_tiling(numels.data(), numTensors, &cfg, coreNum, ubBytes, &td)) {
         return Fail(err);
     }
     // The tiling buffer carries the plain struct byte for byte; the kernel
@@ -99,17 +114,17 @@ namespace ge {
 // Outputs alias their inputs: same shapes and dtypes; done is float32 [1].
 static graphStatus FusedAdamwGroupInferShape(gert::InferShapeContext* context)
 {
-    const auto* varInfo = context->GetComputeNodeInfo()->GetInputInstanceInfo(kInVar);
-    const auto* varOut = context->GetIrOutputInstanceInfo(kOutVar);
-    if (varInfo == nullptr || varOut == nullptr) return GRAPH_FAILED;
-    for (size_t k = 0; k < varInfo->GetInstanceNum(); ++k) {
-        *context->GetOutputShape(varOut->GetInstanceStart() + k) = *context->GetDynamicInputShape(kInVar, k);
+    for (const auto& io : {std::make_pair(kIrInVar, kIrOutVar), std::make_pair(kIrInStates, kIrOutStates)}) {
+        const auto* inInfo = context->GetComputeNodeInfo()->GetInputInstanceInfo(io.first);
+        const auto* outInfo = context->GetIrOutputInstanceInfo(io.second);
+        if (inInfo == nullptr || outInfo == nullptr) return GRAPH_FAILED;
+        for (size_t k = 0; k < inInfo->GetInstanceNum(); ++k) {
+            *context->GetOutputShape(outInfo->GetInstanceStart() + k) = *context->GetDynamicInputShape(io.first, k);
+        }
     }
-    *context->GetOutputShape(context->GetIrOutputInstanceInfo(kOutExpAvg)->GetInstanceStart()) =
-        *context->GetInputShape(kInExpAvg);
-    *context->GetOutputShape(context->GetIrOutputInstanceInfo(kOutExpAvgSq)->GetInstanceStart()) =
-        *context->GetInputShape(kInExpAvgSq);
-    gert::Shape* done = context->GetOutputShape(context->GetIrOutputInstanceInfo(kOutDone)->GetInstanceStart());
+    *context->GetOutputShape(context->GetIrOutputInstanceInfo(kIrOutMaster)->GetInstanceStart()) =
+        *context->GetInputShape(kIrInMaster);
+    gert::Shape* done = context->GetOutputShape(context->GetIrOutputInstanceInfo(kIrOutDone)->GetInstanceStart());
     done->SetDimNum(1);
     done->SetDim(0, 1);
     return GRAPH_SUCCESS;
@@ -117,15 +132,16 @@ static graphStatus FusedAdamwGroupInferShape(gert::InferShapeContext* context)
 
 static graphStatus FusedAdamwGroupInferDataType(gert::InferDataTypeContext* context)
 {
-    const auto* varInfo = context->GetComputeNodeInfo()->GetInputInstanceInfo(kInVar);
-    const auto* varOut = context->GetIrOutputInstanceInfo(kOutVar);
-    if (varInfo == nullptr || varOut == nullptr) return GRAPH_FAILED;
-    for (size_t k = 0; k < varInfo->GetInstanceNum(); ++k) {
-        context->SetOutputDataType(varOut->GetInstanceStart() + k, context->GetDynamicInputDataType(kInVar, k));
+    for (const auto& io : {std::make_pair(kIrInVar, kIrOutVar), std::make_pair(kIrInStates, kIrOutStates)}) {
+        const auto* inInfo = context->GetComputeNodeInfo()->GetInputInstanceInfo(io.first);
+        const auto* outInfo = context->GetIrOutputInstanceInfo(io.second);
+        if (inInfo == nullptr || outInfo == nullptr) return GRAPH_FAILED;
+        for (size_t k = 0; k < inInfo->GetInstanceNum(); ++k) {
+            context->SetOutputDataType(outInfo->GetInstanceStart() + k, context->GetDynamicInputDataType(io.first, k));
+        }
     }
-    context->SetOutputDataType(context->GetIrOutputInstanceInfo(kOutExpAvg)->GetInstanceStart(), DT_FLOAT);
-    context->SetOutputDataType(context->GetIrOutputInstanceInfo(kOutExpAvgSq)->GetInstanceStart(), DT_FLOAT);
-    context->SetOutputDataType(context->GetIrOutputInstanceInfo(kOutDone)->GetInstanceStart(), DT_FLOAT);
+    context->SetOutputDataType(context->GetIrOutputInstanceInfo(kIrOutMaster)->GetInstanceStart(), DT_FLOAT);
+    context->SetOutputDataType(context->GetIrOutputInstanceInfo(kIrOutDone)->GetInstanceStart(), DT_FLOAT);
     return GRAPH_SUCCESS;
 }
 
@@ -133,29 +149,42 @@ static graphStatus FusedAdamwGroupInferDataType(gert::InferDataTypeContext* cont
 
 namespace ops {
 
-// One column per supported param dtype; everything but var/grad is fixed.
+// One column per supported (param, grad, state) dtype combination; the kernel is
+// built once per column (DTYPE_VAR, DTYPE_GRAD, DTYPE_STATES).
 class FusedAdamwGroup : public OpDef {
 public:
     explicit FusedAdamwGroup(const char* name) : OpDef(name)
     {
-        const std::vector<ge::DataType> f32 = {ge::DT_FLOAT, ge::DT_FLOAT, ge::DT_FLOAT};
-        const std::vector<ge::DataType> i32 = {ge::DT_INT32, ge::DT_INT32, ge::DT_INT32};
-        const std::vector<ge::DataType> param = {ge::DT_FLOAT, ge::DT_FLOAT16, ge::DT_BF16};
-        const std::vector<ge::Format> nd = {ge::FORMAT_ND, ge::FORMAT_ND, ge::FORMAT_ND};
+        using ge::DT_BF16;
+        using ge::DT_FLOAT;
+        using ge::DT_FLOAT16;
+        //                                     var         grad        states
+        const std::vector<std::vector<ge::DataType>> columns = {
+            {DT_FLOAT, DT_FLOAT, DT_FLOAT},     {DT_FLOAT, DT_FLOAT, DT_BF16},
+            {DT_FLOAT16, DT_FLOAT16, DT_FLOAT}, {DT_FLOAT16, DT_FLOAT, DT_FLOAT},
+            {DT_FLOAT16, DT_FLOAT16, DT_BF16},  {DT_FLOAT16, DT_FLOAT, DT_BF16},
+            {DT_BF16, DT_BF16, DT_FLOAT},       {DT_BF16, DT_FLOAT, DT_FLOAT},
+            {DT_BF16, DT_BF16, DT_BF16},        {DT_BF16, DT_FLOAT, DT_BF16}};
+        std::vector<ge::DataType> var, grad, states;
+        for (const auto& c : columns) {
+            var.push_back(c[0]);
+            grad.push_back(c[1]);
+            states.push_back(c[2]);
+        }
+        const std::vector<ge::DataType> f32(columns.size(), DT_FLOAT), i64(columns.size(), ge::DT_INT64);
+        const std::vector<ge::Format> nd(columns.size(), ge::FORMAT_ND);
 
-        this->Input("lr").ParamType(REQUIRED).DataType(f32).Format(nd).UnknownShapeFormat(nd);
-        this->Input("weight_decay").ParamType(REQUIRED).DataType(f32).Format(nd).UnknownShapeFormat(nd);
-        this->Input("step").ParamType(REQUIRED).DataType(i32).Format(nd).UnknownShapeFormat(nd);
-        this->Input("hyper").ParamType(REQUIRED).DataType(f32).Format(nd).UnknownShapeFormat(nd);
-        // The group's params and grads as tensor lists (aclTensorList in the aclnn API).
-        this->Input("var").ParamType(DYNAMIC).DataType(param).Format(nd).UnknownShapeFormat(nd);
-        this->Input("grad").ParamType(DYNAMIC).DataType(param).Format(nd).UnknownShapeFormat(nd);
-        this->Input("exp_avg").ParamType(REQUIRED).DataType(f32).Format(nd).UnknownShapeFormat(nd);
-        this->Input("exp_avg_sq").ParamType(REQUIRED).DataType(f32).Format(nd).UnknownShapeFormat(nd);
-        // Same names as inputs: in-place references (varRef, expAvgRef, expAvgSqRef).
-        this->Output("var").ParamType(DYNAMIC).DataType(param).Format(nd).UnknownShapeFormat(nd);
-        this->Output("exp_avg").ParamType(REQUIRED).DataType(f32).Format(nd).UnknownShapeFormat(nd);
-        this->Output("exp_avg_sq").ParamType(REQUIRED).DataType(f32).Format(nd).UnknownShapeFormat(nd);
+        this->Input("coeffs").ParamType(REQUIRED).DataType(f32).Format(nd).UnknownShapeFormat(nd);
+        this->Input("counters").ParamType(REQUIRED).DataType(i64).Format(nd).UnknownShapeFormat(nd);
+        // The group's params, grads and flat states as tensor lists (aclTensorList in the aclnn API).
+        this->Input("var").ParamType(DYNAMIC).DataType(var).Format(nd).UnknownShapeFormat(nd);
+        this->Input("grad").ParamType(DYNAMIC).DataType(grad).Format(nd).UnknownShapeFormat(nd);
+        this->Input("states").ParamType(DYNAMIC).DataType(states).Format(nd).UnknownShapeFormat(nd);
+        this->Input("master").ParamType(REQUIRED).DataType(f32).Format(nd).UnknownShapeFormat(nd);
+        // Same names as inputs: in-place references (varRef, statesRef, masterRef).
+        this->Output("var").ParamType(DYNAMIC).DataType(var).Format(nd).UnknownShapeFormat(nd);
+        this->Output("states").ParamType(DYNAMIC).DataType(states).Format(nd).UnknownShapeFormat(nd);
+        this->Output("master").ParamType(REQUIRED).DataType(f32).Format(nd).UnknownShapeFormat(nd);
         // MindSpore's Custom op needs one ordinary output; the kernel leaves it unwritten.
         this->Output("done").ParamType(REQUIRED).DataType(f32).Format(nd).UnknownShapeFormat(nd);
 

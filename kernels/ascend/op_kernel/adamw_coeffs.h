@@ -27,6 +27,8 @@ struct FaStepCoeffs {
     float stepSize;      // lr / (1 - beta1^t)
     float invBiasCorr2;  // 1 / (1 - beta2^t)
     float eps;
+    float gradScale;  // first gradient factor (1/loss scale; 1 = none)
+    float gradClip;   // second gradient factor (the clip coefficient; 1 = none)
 };
 
 // 1 - float32(beta^t) for beta in (0, 1) and t >= 1. t <= 0 gives 0 (the caller's
@@ -57,7 +59,7 @@ FA_KERNEL_FN float FaOneMinusPow(float beta, int64_t t)
 }
 
 FA_KERNEL_FN FaStepCoeffs FaMakeStepCoeffs(float lr, float weightDecay, int64_t t, float beta1, float beta2,
-                                           float eps)
+                                           float eps, float gradScale = 1.0f, float gradClip = 1.0f)
 {
     FaStepCoeffs c;
     c.decay = 1.0f - lr * weightDecay;
@@ -68,6 +70,8 @@ FA_KERNEL_FN FaStepCoeffs FaMakeStepCoeffs(float lr, float weightDecay, int64_t 
     c.stepSize = lr / FaOneMinusPow(beta1, t);
     c.invBiasCorr2 = 1.0f / FaOneMinusPow(beta2, t);
     c.eps = eps;
+    c.gradScale = gradScale;
+    c.gradClip = gradClip;
     return c;
 }
 

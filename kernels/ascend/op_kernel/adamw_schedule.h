@@ -1,7 +1,7 @@
 // The tile schedule of one vector core: walks the core's range of the group's
-// flat element space (from the tiling data) and yields tiles that never cross a
-// tensor boundary. The kernel and the CPU model (tests/ascend) both iterate with
-// this code, so the model exercises exactly the kernel's tiles, tails and offsets.
+// padded state space (from the tiling data) and yields tiles that never cross a
+// tensor boundary, skipping the pad between tensor slices. The kernel uses it,
+// and so does the tiling checker (tests/ascend/tiling_check.cpp).
 //
 // FA_KERNEL_FN is `__aicore__ inline` in the kernel and `inline` elsewhere.
 #ifndef FUSED_ADAMW_GROUP_SCHEDULE_H
@@ -16,7 +16,7 @@
 struct FaTile {
     uint32_t tensor;  // index in the params/grads lists
     int64_t local;    // first element inside that tensor
-    int64_t flat;     // first element in the flat exp_avg/exp_avg_sq buffers
+    int64_t flat;     // first element in the (padded) flat exp_avg/exp_avg_sq buffers
     uint32_t len;     // elements copied in and out (1 .. tileLen)
     uint32_t padded;  // elements computed: len rounded up to kFaPadElems
 };
@@ -24,8 +24,8 @@ struct FaTile {
 struct FaTileCursor {
     uint32_t tensor;
     int64_t local;
-    int64_t flat;
-    int64_t remaining;
+    int64_t flat;  // state index of (tensor, local)
+    int64_t end;   // end of the core's range in the state space
 };
 
 FA_KERNEL_FN FaTileCursor FaCoreCursor(const FusedAdamwGroupTilingData& td, uint32_t core)
@@ -34,7 +34,7 @@ FA_KERNEL_FN FaTileCursor FaCoreCursor(const FusedAdamwGroupTilingData& td, uint
     c.tensor = td.coreFirstTensor[core];
     c.local = td.coreFirstOffset[core];
     c.flat = td.coreFlatStart[core];
-    c.remaining = td.coreCount[core];
+    c.end = td.coreFlatStart[core] + td.coreCount[core];
     return c;
 }
 
@@ -45,15 +45,16 @@ FA_KERNEL_FN FaTileCursor FaCoreCursor(const FusedAdamwGroupTilingData& td, uint
 template <class NumelOf>
 FA_KERNEL_FN bool FaNextTile(FaTileCursor& c, const NumelOf& numelOf, uint32_t tileLen, FaTile& tile)
 {
-    while (c.remaining > 0) {
+    while (c.flat < c.end) {
         const int64_t numel = numelOf(c.tensor);
-        if (c.local >= numel) {  // this tensor is done (or empty): move to the next
+        if (c.local >= numel) {  // this tensor is done (or empty): the next slice starts at the next multiple
             c.tensor += 1;
             c.local = 0;
+            c.flat = (c.flat + kFaStateAlignElems - 1) / kFaStateAlignElems * kFaStateAlignElems;
             continue;
         }
         int64_t len = numel - c.local;
-        if (len > c.remaining) len = c.remaining;
+        if (len > c.end - c.flat) len = c.end - c.flat;
         if (len > static_cast<int64_t>(tileLen)) len = tileLen;
         tile.tensor = c.tensor;
         tile.local = c.local;
@@ -62,7 +63,6 @@ FA_KERNEL_FN bool FaNextTile(FaTileCursor& c, const NumelOf& numelOf, uint32_t t
         tile.padded = (tile.len + kFaPadElems - 1) / kFaPadElems * kFaPadElems;
         c.local += len;
         c.flat += len;
-        c.remaining -= len;
         return true;
     }
     return false;

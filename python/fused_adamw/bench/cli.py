@@ -113,7 +113,7 @@ def main(argv=None):
           f"torch {meta['torch']}, deepspeed {meta['deepspeed']}, load average {meta['loadavg_start'][0]:.2f}",
           flush=True)
     plan = [(pset, dtype) + planned(pset, dtype, cfg.impls, cfg) for pset in cfg.sets for dtype in cfg.dtypes]
-    plan = [p for p in plan if p[2]]
+    plan = [p for p in plan if p[2] or (not cfg.impls and not p[3])]  # `--impls floor`: the floor alone
     progress = Progress(sum(len(run) + 1 for _, _, run, _ in plan))  # + 1: each table's floor
     results = []
     for pset, dtype, run, skipped in plan:

@@ -39,6 +39,9 @@ class Impl:
     # Quick mode runs it on the GPT-like set only: in graph mode its compile time grows with
     # the tensor count (1,000 tensors: tens of seconds) and its steps are slow.
     quick_gpt_only: bool = False
+    # Bytes per parameter the step streams, by dtype, when not plain AdamW's (28 fp32, 22 bf16):
+    # its "x floor" then uses the floor's bandwidth on these bytes (runner.apply_floor).
+    traffic: dict = None
 
 
 # ---------------------------------------------------------------- data
@@ -74,8 +77,9 @@ def _numpy_group(pset, dtype):
         n = int(np.prod(shape))
         params.append(_as_dtype_np(_values(n, 0.02, i), dtype).reshape(shape))
         grads.append(_as_dtype_np(_values(n, 1e-3, i + 7), dtype).reshape(shape))
-    m = np.zeros(pset.numel, np.float32)
-    v = np.full(pset.numel, 1e-8, np.float32)
+    total = _C.state_size([int(np.prod(s)) for _, s in pset.shapes])  # padded flat layout
+    m = np.zeros(total, np.float32)
+    v = np.full(total, 1e-8, np.float32)
     return params, grads, m, v
 
 
@@ -186,6 +190,103 @@ def fused_adamw(**options):
     return make
 
 
+def _bf16_only(builder):
+    """Options that act on 16-bit parameters only (masters, stochastic rounding)."""
+    def build(pset, dtype, threads):
+        if dtype != "bfloat16":
+            raise Unavailable("acts on 16-bit parameters only")
+        return builder(pset, dtype, threads)
+    return build
+
+
+# ---------------------------------------------------------------- the whole step (issue 14)
+# Fixed gradients, loss scale 1.0 and the same max norm everywhere; the rows differ only in how
+# unscale, global norm, clipping, the overflow test and AdamW are done. Nothing mutates the
+# gradients (torch unscales and clips in place: scale 1.0 and a max norm above the norm keep its
+# values, while every pass still runs).
+MAX_NORM = 1.0e6
+
+
+def _is_bf16(params):
+    return str(params[0].dtype) == "BFloat16"
+
+
+def _fused_whole(params):
+    from mindspore import Tensor, nn
+    from ..optimizer import FusedAdamW
+    opt = FusedAdamW(params, learning_rate=LR, betas=BETAS, eps=EPS, weight_decay=WD)
+
+    class Step(nn.Cell):
+        def __init__(self):
+            super().__init__()
+            self.opt = opt
+            self.scale = Tensor(1.0)
+
+        def construct(self, grads):
+            return self.opt.fused_step(grads, self.scale, MAX_NORM)
+    return Step()
+
+
+def _composed_whole(make_optimizer, clip):
+    """MindFormers' order from MindSpore's and MindFormers' pieces (composition.py);
+    `clip(max_norm)` gives a cell grads -> (clipped grads, global norm)."""
+    def make(params):
+        from .composition import ComposedWholeStep
+        return ComposedWholeStep(make_optimizer(params), clip(MAX_NORM))
+    return make
+
+
+def _mindformers_clip(max_norm):
+    from .peers import mindformers_clip_grad_norm_class
+    try:
+        return mindformers_clip_grad_norm_class()(max_norm=max_norm)
+    except Exception as e:
+        raise Unavailable(f"MindFormers' clip_grad.py not available: {e}") from e
+
+
+def _ms_clip(max_norm):
+    from .composition import MindSporeClip
+    return MindSporeClip(max_norm)
+
+
+def _mindformers_whole(params):
+    if _is_bf16(params):
+        raise Unavailable("MindFormers' AdamW cannot run bfloat16 on the CPU backend")
+    return _composed_whole(_mindformers_adamw, _mindformers_clip)(params)
+
+
+def _ms_adamweightdecay_whole(params):
+    if _is_bf16(params):
+        raise Unavailable("float32 only (the unscaled float32 gradients would not match bf16 parameters)")
+    return _composed_whole(_ms_adam_weight_decay, _ms_clip)(params)
+
+
+def build_torch_whole(pset, dtype, threads):
+    """GradScaler's unscale (torch._amp_foreach_non_finite_check_and_unscale_), clip_grad_norm_
+    (foreach), then AdamW(fused=True) told found_inf, as GradScaler.step does for fused optimizers."""
+    torch = _torch()
+    params = _torch_group(pset, dtype, threads)
+    opt = torch.optim.AdamW(params, lr=LR, betas=BETAS, eps=EPS, weight_decay=WD, fused=True)
+    inv_scale = torch.ones((), dtype=torch.float32)
+    found_inf = torch.zeros((), dtype=torch.float32)
+    grads = [p.grad for p in params]
+
+    def step():
+        found_inf.zero_()
+        torch._amp_foreach_non_finite_check_and_unscale_(grads, found_inf, inv_scale)
+        torch.nn.utils.clip_grad_norm_(params, MAX_NORM, foreach=True)
+        opt.found_inf = found_inf
+        opt.step()
+    return step, lambda: None
+
+
+def build_torch_fused_amsgrad(pset, dtype, threads):
+    torch = _torch()
+    params = _torch_group(pset, dtype, threads)
+    opt = torch.optim.AdamW(params, lr=LR, betas=BETAS, eps=EPS, weight_decay=WD, fused=True, amsgrad=True)
+    return opt.step, lambda: None
+
+
 def _ms_adam_weight_decay(params):
     from mindspore import nn
     return nn.AdamWeightDecay(params, learning_rate=LR, beta1=BETAS[0], beta2=BETAS[1], eps=EPS,
@@ -274,13 +375,46 @@ def all_impls():
              _ms_builder(_ms_adam_weight_decay, "pynative"), ms_mem, default=False, quick_gpt_only=True),
         Impl("mindformers_adamw_pynative", "MindFormers AdamW PYNATIVE", "peer",
              _ms_builder(_mindformers_adamw, "pynative"), ms_mem, default=False, quick_gpt_only=True),
+        # Issue 11's modes, each judged on its own bytes (the label says how many).
+        Impl("fused_graph_master", "FusedAdamW GRAPH bf16 + fp32 masters (28 B/param)", "ours",
+             _bf16_only(_ms_builder(fused_adamw(master_weights=True), "graph")), {"float32": 24, "bfloat16": 20},
+             default=False, traffic={"float32": 28, "bfloat16": 28}),
+        Impl("fused_graph_sr", "FusedAdamW GRAPH bf16 + stochastic rounding (22 B/param)", "ours",
+             _bf16_only(_ms_builder(fused_adamw(stochastic_rounding=True), "graph")), ours_mem, default=False),
+        Impl("fused_graph_bf16_states", "FusedAdamW GRAPH bf16 states (20 B/param fp32, 14 bf16)", "ours",
+             _ms_builder(fused_adamw(state_dtype=_ms().bfloat16), "graph"), ours_mem, default=False,
+             traffic={"float32": 20, "bfloat16": 14}),
+        Impl("fused_graph_amsgrad", "FusedAdamW GRAPH amsgrad (36 B/param fp32, 30 bf16)", "ours",
+             _ms_builder(fused_adamw(amsgrad=True), "graph"), {"float32": 24, "bfloat16": 20}, default=False,
+             traffic={"float32": 36, "bfloat16": 30}),
+        Impl("torch_fused_amsgrad", "torch.optim.AdamW(fused=True, amsgrad=True)", "peer",
+             build_torch_fused_amsgrad, default=False, traffic={"float32": 36, "bfloat16": 24}),
+        # Issue 14's whole step: unscale + global norm + clip + AdamW (32 B/param fp32, 24 bf16:
+        # AdamW's bytes plus one more read of the gradients).
+        Impl("fused_whole_graph", "FusedAdamW.fused_step GRAPH (whole step)", "ours",
+             _ms_builder(_fused_whole, "graph"), ours_mem, default=False, traffic=WHOLE_STEP_TRAFFIC),
+        Impl("torch_whole", "torch unscale + clip_grad_norm_ + fused AdamW", "peer", build_torch_whole,
+             default=False, traffic=WHOLE_STEP_TRAFFIC),
+        Impl("mindformers_whole_graph", "MindFormers unscale + ClipGradNorm + AdamW GRAPH", "peer",
+             _ms_builder(_mindformers_whole, "graph"), ms_mem, default=False, traffic=WHOLE_STEP_TRAFFIC),
+        Impl("ms_clip_adamweightdecay_graph", "MindSpore clip_by_global_norm + AdamWeightDecay GRAPH", "peer",
+             _ms_builder(_ms_adamweightdecay_whole, "graph"), ms_mem, default=False, traffic=WHOLE_STEP_TRAFFIC),
     ]
+
+
+WHOLE_STEP_TRAFFIC = {"float32": 32, "bfloat16": 24}
 
 
 # Named selections `--impls` takes besides single keys: name -> keys (table order kept).
 SUITES = {
     "default": lambda impls: [i.key for i in impls if i.default],
     "all": lambda impls: [i.key for i in impls],
+    # Issue 11: each precision/state mode, with the peers that offer the same mode.
+    "options": lambda impls: ["fused_graph", "fused_graph_master", "fused_graph_sr", "fused_graph_bf16_states",
+                              "fused_graph_amsgrad", "torch_fused", "torch_fused_amsgrad", "deepspeed"],
+    # Issue 14: the whole optimizer step.
+    "whole_step": lambda impls: ["fused_whole_graph", "torch_whole", "mindformers_whole_graph",
+                                 "ms_clip_adamweightdecay_graph"],
 }
 
 

@@ -26,6 +26,28 @@ TARGETS = [
     ("bf16_floor", "bf16: FusedAdamW GRAPH >= 0.9x its floor (22 B/param)", "bfloat16", "gpt", "x_floor", OURS, 0.9),
     ("bf16_kernel_floor", "bf16: direct kernel >= 0.9x its floor (22 B/param)", "bfloat16", "gpt", "x_floor",
      "direct", 0.9),
+    # Issue 11 (--impls options): each mode against the floor's bandwidth on its own bytes.
+    ("master_floor", "bf16 + masters: FusedAdamW GRAPH >= 0.9x its floor (28 B/param)", "bfloat16", "gpt",
+     "x_floor", "fused_graph_master", 0.9),
+    ("sr_floor", "bf16 + stochastic rounding: >= 0.9x its floor (22 B/param)", "bfloat16", "gpt", "x_floor",
+     "fused_graph_sr", 0.9),
+    ("bf16_states_floor", "bf16 states: >= 0.9x its floor (20 B/param)", "float32", "gpt", "x_floor",
+     "fused_graph_bf16_states", 0.9),
+    ("amsgrad_floor", "amsgrad: >= 0.9x its floor (36 B/param)", "float32", "gpt", "x_floor",
+     "fused_graph_amsgrad", 0.9),
+    ("bf16_vs_deepspeed", "bf16 params, fp32 states: FusedAdamW GRAPH >= 1.0x DeepSpeedCPUAdam", "bfloat16",
+     "gpt", "speedup", "deepspeed", 1.0),
+    ("bf16_vs_torch", "bf16 params: FusedAdamW GRAPH >= 1.0x torch fused AdamW", "bfloat16", "gpt", "speedup",
+     "torch_fused", 1.0),
+    ("amsgrad_vs_torch", "amsgrad: FusedAdamW GRAPH >= 1.0x torch fused AdamW amsgrad", "float32", "gpt",
+     "speedup", "torch_fused_amsgrad", 1.0, "fused_graph_amsgrad"),
+    # Issue 14 (--impls whole_step): unscale + norm + clip + AdamW.
+    ("whole_floor", "whole step: FusedAdamW >= 0.85x its floor (32 B/param)", "float32", "gpt", "x_floor",
+     "fused_whole_graph", 0.85),
+    ("whole_vs_torch", "whole step: FusedAdamW >= 1.3x torch's", "float32", "gpt", "speedup", "torch_whole", 1.3,
+     "fused_whole_graph"),
+    ("whole_vs_mindformers", "whole step: FusedAdamW >= 20x the MindFormers composition", "float32", "gpt",
+     "speedup", "mindformers_whole_graph", 20.0, "fused_whole_graph"),
 ]
 
 
@@ -56,13 +78,13 @@ def check_targets(results):
     reference is GPT-like 100M; a quick run reports the size it had)."""
     sets = _by_set(results)
     out = []
-    for tid, desc, dtype, kind, what, key, bound in TARGETS:
+    for tid, desc, dtype, kind, what, key, bound, *ours_key in TARGETS:
         candidates = [(rows, next(iter(rows.values()))) for (s, d), rows in sets.items()
                       if d == dtype and next(iter(rows.values()))["kind"] == kind]
         candidates.sort(key=lambda c: c[1]["numel"], reverse=True)
         entry = {"id": tid, "target": desc, "bound": bound, "status": "not measured"}
         for rows, any_row in candidates:
-            ours, other = rows.get(OURS), rows.get(key)
+            ours, other = rows.get(ours_key[0] if ours_key else OURS), rows.get(key)
             if what == "x_floor" and _ok(other) and other.get("x_floor"):
                 value = other["x_floor"]
             elif what == "speedup" and _ok(ours) and _ok(other):
@@ -81,7 +103,8 @@ def check_targets(results):
 
 
 def _fmt(x, spec):
-    return format(x, spec) if x is not None else "-"
+    """x in `spec` (e.g. "8.3f"), or a dash as wide."""
+    return format(x, spec) if x is not None else "-".rjust(int(spec.split(".")[0]))
 
 
 BELOW_FLOOR = "<< BELOW FLOOR: noise"
@@ -114,7 +137,9 @@ def format_table(results):
               "speed moved",
               "  during the run (read the row as ~1.0x floor, not better).",
               "kernel x / FusedAdamW-G x: how many times faster the direct kernel / FusedAdamW GRAPH is than the row.",
-              "GB/s counts AdamW's own traffic (28 B/param fp32; 22 B/param bf16 params with fp32 states) for every row."]
+              "GB/s counts the row's own traffic: AdamW's 28 B/param fp32 or 22 B/param bf16 params with fp32 states,",
+              "  unless the row's label gives its own B/param; such a row's x floor is the floor's bandwidth applied to",
+              "  its bytes (the floor's ms scaled by its B/param over the table's)."]
     return "\n".join(lines)
 
 
@@ -195,7 +220,7 @@ def write_plot(path, results, meta):
         handles.append(Patch(color=color, label=label + ("" if xs else " (n/a everywhere)")))
     ax.set_yscale("log")
     ax.set_ylim(bottom, top)
-    ax.set_ylabel("GB/s of AdamW traffic (higher is better)")
+    ax.set_ylabel("GB/s of the step's own traffic (higher is better)")
     ax.set_xticks(range(len(bars)))
     ax.set_xticklabels([f"{s}\n{d}" for s, d in bars], fontsize=8)
     ax.set_title("AdamW step on CPU: effective bandwidth by implementation and parameter set\n" + plot_title(meta),

@@ -1,0 +1,1 @@
+// Declarations-only stand-in (see register/op_def_registry.h): nothing of it is used.
