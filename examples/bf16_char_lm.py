@@ -89,11 +89,12 @@ def sample_windows(ids, count, seq_len, rng):
 
 def make_data(steps, batch, seq_len, val_windows, seed, files=STDLIB_FILES):
     """The training batches, [steps, batch, seq_len + 1], and one fixed validation batch: drawn
-    once from `seed`, so every configuration sees the same data in the same order."""
+    once from `seed`, so every configuration sees the same data in the same order. Two streams
+    spawned from the seed, so the validation batch does not depend on the number of steps."""
     train_ids, val_ids = load_text(files)
-    rng = np.random.default_rng(seed)
-    train = sample_windows(train_ids, steps * batch, seq_len, rng).reshape(steps, batch, seq_len + 1)
-    val = sample_windows(val_ids, val_windows, seq_len, rng)
+    train_rng, val_rng = (np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(2))
+    train = sample_windows(train_ids, steps * batch, seq_len, train_rng).reshape(steps, batch, seq_len + 1)
+    val = sample_windows(val_ids, val_windows, seq_len, val_rng)
     return train, val
 
 

@@ -90,3 +90,5 @@ def test_data_is_the_documented_split(example):
     assert a_train.shape == (3, 4, 17) and a_val.shape == (5, 17)
     assert np.array_equal(a_train, b_train) and np.array_equal(a_val, b_val)
     assert not np.array_equal(a_train, example.make_data(3, 4, 16, 5, seed=8)[0])
+    longer_train, longer_val = example.make_data(6, 4, 16, 5, seed=7)  # more steps: same start, same validation
+    assert np.array_equal(longer_train[:3], a_train) and np.array_equal(longer_val, a_val)
