@@ -13,8 +13,8 @@ their code points, non-ASCII ones mapped to one placeholder (a fixed vocabulary 
 What is bfloat16 in the bf16 configurations: every parameter (embedding, attention and MLP
 weights and biases, LayerNorm gains and biases, output head) and so every gradient
 (backpropagation through the float32 cast rounds it to the parameter's dtype); FusedAdamW
-updates them in float32 and writes them back. MindSpore 2.10's CPU MatMul / BatchMatMul /
-Softmax kernels take no bfloat16, so each layer casts its parameters to float32 and the
+updates them in float32 and writes them back. MindSpore 2.10's CPU MatMul, BatchMatMul,
+Softmax, LogSoftmax and Sqrt (in GELU) kernels take no bfloat16, so each layer casts its parameters to float32 and the
 activations are float32. The optimizer states are float32 in every configuration.
 
     python examples/bf16_char_lm.py                    # the documented run (docs/precision.md)
