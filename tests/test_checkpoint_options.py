@@ -43,3 +43,24 @@ def test_resume_with_option_in_a_fresh_process(rng, tmp_path, option):
     assert sorted(resumed.files) == sorted(expected)
     for name, value in expected.items():
         np.testing.assert_array_equal(resumed[name], value, err_msg=name)
+
+
+@pytest.mark.parametrize("option", ["amsgrad", "master_weights"])
+def test_mindformers_layout_carries_amsgrad_states_and_masters(rng, option):
+    """to_mindformers names max_exp_avg_sq / master per parameter; from_mindformers puts them back
+    exactly into a fresh optimizer's flat buffers."""
+    from fused_adamw.checkpoint import from_mindformers, to_mindformers
+    ms.set_context(mode=ms.PYNATIVE_MODE)
+    seed = int(rng.integers(1 << 30))
+    trained = build(seed, option)
+    train(trained, seed, 0, 4)
+    saved = to_mindformers(trained)
+    prefix = "max_exp_avg_sq." if option == "amsgrad" else "master."
+    names = [n for n in saved if n.startswith(prefix)]
+    assert len(names) == len(trained.optimizer.parameters)
+    fresh = build(seed, option)
+    not_loaded, _ = ms.load_param_into_net(fresh, from_mindformers(saved, fresh))
+    assert not_loaded == []
+    expected, got = final_state(trained), final_state(fresh)
+    for name, value in expected.items():
+        np.testing.assert_array_equal(got[name], value, err_msg=name)

@@ -80,21 +80,26 @@ struct Isa {
     }
   }
 
-  // Norm pass: 16 elements into 16 float64 accumulators (element j -> acc[j]).
+  // Norm pass: runs of 16 elements into 16 float64 accumulators (element j of a run -> acc[j]),
+  // held in four registers for the whole run.
   template <class G>
-  static bool sumsq16(const G* g, float scale, double (&acc)[16]) {
+  static bool sumsq_blocks(const G* g, int64_t blocks, float scale, double (&acc)[16]) {
     const __m256 s = _mm256_set1_ps(scale);
-    bool finite = true;
-    for (int h = 0; h < 2; ++h) {
-      const __m256 u = _mm256_mul_ps(load(g + 8 * h).v, s);
-      finite &= _mm256_movemask_ps(_mm256_cmp_ps(_mm256_sub_ps(u, u), _mm256_setzero_ps(), _CMP_EQ_OQ)) == 0xff;
-      const __m256d lo = _mm256_cvtps_pd(_mm256_castps256_ps128(u));
-      const __m256d hi = _mm256_cvtps_pd(_mm256_extractf128_ps(u, 1));
-      double* a = acc + 8 * h;
-      _mm256_storeu_pd(a, _mm256_add_pd(_mm256_loadu_pd(a), _mm256_mul_pd(lo, lo)));
-      _mm256_storeu_pd(a + 4, _mm256_add_pd(_mm256_loadu_pd(a + 4), _mm256_mul_pd(hi, hi)));
+    __m256d a[4] = {_mm256_loadu_pd(acc), _mm256_loadu_pd(acc + 4), _mm256_loadu_pd(acc + 8),
+                    _mm256_loadu_pd(acc + 12)};
+    __m256 nonfinite = _mm256_setzero_ps();
+    for (int64_t b = 0; b < blocks; ++b, g += 16) {
+      for (int h = 0; h < 2; ++h) {
+        const __m256 u = _mm256_mul_ps(load(g + 8 * h).v, s);
+        nonfinite = _mm256_or_ps(nonfinite, _mm256_cmp_ps(_mm256_sub_ps(u, u), _mm256_setzero_ps(), _CMP_NEQ_UQ));
+        const __m256d lo = _mm256_cvtps_pd(_mm256_castps256_ps128(u));
+        const __m256d hi = _mm256_cvtps_pd(_mm256_extractf128_ps(u, 1));
+        a[2 * h] = _mm256_add_pd(a[2 * h], _mm256_mul_pd(lo, lo));
+        a[2 * h + 1] = _mm256_add_pd(a[2 * h + 1], _mm256_mul_pd(hi, hi));
+      }
     }
-    return finite;
+    for (int k = 0; k < 4; ++k) _mm256_storeu_pd(acc + 4 * k, a[k]);
+    return _mm256_movemask_ps(nonfinite) == 0;
   }
   static float to_float(float x) { return x; }
   static float to_float(Bf16 x) {

@@ -67,16 +67,24 @@ struct Isa {
     }
   }
 
-  // Norm pass: 16 elements into 16 float64 accumulators (element j -> acc[j]).
+  // Norm pass: runs of 16 elements into 16 float64 accumulators (element j of a run -> acc[j]),
+  // held in two registers for the whole run.
   template <class G>
-  static bool sumsq16(const G* g, float scale, double (&acc)[16]) {
-    const __m512 u = _mm512_mul_ps(load(g).v, _mm512_set1_ps(scale));
-    const bool finite = _mm512_cmp_ps_mask(_mm512_sub_ps(u, u), _mm512_setzero_ps(), _CMP_EQ_OQ) == kAllLanes;
-    const __m512d lo = _mm512_cvtps_pd(_mm512_castps512_ps256(u));
-    const __m512d hi = _mm512_cvtps_pd(_mm256_castsi256_ps(_mm512_extracti64x4_epi64(_mm512_castps_si512(u), 1)));
-    _mm512_storeu_pd(acc, _mm512_add_pd(_mm512_loadu_pd(acc), _mm512_mul_pd(lo, lo)));
-    _mm512_storeu_pd(acc + 8, _mm512_add_pd(_mm512_loadu_pd(acc + 8), _mm512_mul_pd(hi, hi)));
-    return finite;
+  static bool sumsq_blocks(const G* g, int64_t blocks, float scale, double (&acc)[16]) {
+    const __m512 s = _mm512_set1_ps(scale);
+    __m512d lo_acc = _mm512_loadu_pd(acc), hi_acc = _mm512_loadu_pd(acc + 8);
+    Mask nonfinite = 0;
+    for (int64_t b = 0; b < blocks; ++b, g += 16) {
+      const __m512 u = _mm512_mul_ps(load(g).v, s);
+      nonfinite |= _mm512_cmp_ps_mask(_mm512_sub_ps(u, u), _mm512_setzero_ps(), _CMP_NEQ_UQ);
+      const __m512d lo = _mm512_cvtps_pd(_mm512_castps512_ps256(u));
+      const __m512d hi = _mm512_cvtps_pd(_mm256_castsi256_ps(_mm512_extracti64x4_epi64(_mm512_castps_si512(u), 1)));
+      lo_acc = _mm512_add_pd(lo_acc, _mm512_mul_pd(lo, lo));
+      hi_acc = _mm512_add_pd(hi_acc, _mm512_mul_pd(hi, hi));
+    }
+    _mm512_storeu_pd(acc, lo_acc);
+    _mm512_storeu_pd(acc + 8, hi_acc);
+    return nonfinite == 0;
   }
   static float to_float(float x) { return x; }
   static float to_float(Bf16 x) {

@@ -44,12 +44,14 @@ struct Isa {
   static float to_float(Bf16 x) { return bf16_to_float(x.bits); }
   static float to_float(Fp16 x) { return fp16_to_float(x.bits); }
   template <class G>
-  static bool sumsq16(const G* g, float scale, double (&acc)[16]) {
+  static bool sumsq_blocks(const G* g, int64_t blocks, float scale, double (&acc)[16]) {
     bool finite = true;
-    for (int j = 0; j < 16; ++j) {
-      const float u = to_float(g[j]) * scale;
-      finite &= (u - u) == 0.0f;
-      acc[j] += static_cast<double>(u) * static_cast<double>(u);
+    for (int64_t b = 0; b < blocks; ++b, g += 16) {
+      for (int j = 0; j < 16; ++j) {
+        const float u = to_float(g[j]) * scale;
+        finite &= (u - u) == 0.0f;
+        acc[j] += static_cast<double>(u) * static_cast<double>(u);
+      }
     }
     return finite;
   }

@@ -5,7 +5,8 @@
 //
 // I provides: Vec (float or a SIMD type), kLanes, load(const E*) / store(E*, Vec)
 // for E in float, Bf16, Fp16 (RNE stores), store_sr(Bf16*/Fp16*, Vec, index of
-// lane 0, key) for stochastic rounding, and sumsq lanes for the norm pass.
+// lane 0, key) for stochastic rounding, and sumsq_blocks (runs of 16 gradient elements into
+// the 16 float64 accumulators) for the norm pass.
 // A piece's last n % kLanes elements are copied into zero-padded stack buffers,
 // run through the same vector code and copied back: every element of a tensor
 // gets bit-identical arithmetic wherever it lies.
@@ -127,7 +128,9 @@ bool sumsq_piece(const G* g, int64_t n, float scale, double (&acc)[16], int& pha
     finite &= (u - u) == 0.0f;
     acc[phase] += static_cast<double>(u) * static_cast<double>(u);
   }
-  for (; i + 16 <= n; i += 16) finite &= I::sumsq16(g + i, scale, acc);
+  const int64_t blocks = (n - i) / 16;  // the accumulators stay in registers across them
+  finite &= I::sumsq_blocks(g + i, blocks, scale, acc);
+  i += 16 * blocks;
   for (; i < n; ++i, phase = (phase + 1) & 15) {
     const float u = I::to_float(g[i]) * scale;
     finite &= (u - u) == 0.0f;

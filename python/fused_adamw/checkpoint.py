@@ -1,7 +1,9 @@
 """Checkpoints in MindFormers' AdamW layout, through MindSpore's own save and load.
 
 MindFormers' AdamW keeps one float32 state per parameter, saved as ``adam_m.<param>`` and
-``adam_v.<param>`` next to ``global_step``; MindFormers' resume, its MoE expert relocation and
+``adam_v.<param>`` next to ``global_step`` (FusedAdamW's amsgrad state and fp32 masters convert
+the same way, as ``max_exp_avg_sq.<param>`` (MindFormers' fused AdamW's name) and
+``master.<param>``); MindFormers' resume, its MoE expert relocation and
 its LoRA checkpoint tools look for those names. FusedAdamW keeps each kernel group's states
 in one flat buffer (``fused_adamw.<tag>.exp_avg.<k>``, ``fused_adamw.<tag>.exp_avg_sq.<k>``,
 with a layout record ``fused_adamw.<tag>.layout``: _layout.py), which
@@ -50,6 +52,18 @@ def _optimizers(cell):
     return list(found.values())
 
 
+def _state_views(opt):
+    """(view, flat buffers, members only) of every per-parameter state of `opt`: adam_m / adam_v,
+    amsgrad's ``max_exp_avg_sq.<param>`` and the fp32 masters ``master.<param>`` (only for the
+    16-bit parameters that have one: members only)."""
+    views = [(opt.exp_avg, opt.exp_avg_flat, False), (opt.exp_avg_sq, opt.exp_avg_sq_flat, False)]
+    if hasattr(opt, "max_exp_avg_sq"):
+        views.append((opt.max_exp_avg_sq, opt.max_exp_avg_sq_flat, False))
+    if hasattr(opt, "master"):
+        views.append((opt.master, opt.master_flat, True))
+    return views
+
+
 def _members(view):
     """(parameter index, flat buffer index, offset) of every state stored in `view`'s buffers,
     so that loading touches each flat buffer once, not once per parameter."""
@@ -73,8 +87,10 @@ def to_mindformers(cell):
     at_end = []    # states of an optimizer without buffers (all its parameters empty)
     for opt in _optimizers(cell):
         dropped.add(id(opt.state_layout[0]))
-        for view, flats in ((opt.exp_avg, opt.exp_avg_flat), (opt.exp_avg_sq, opt.exp_avg_sq_flat)):
+        for view, flats, members_only in _state_views(opt):
             states = view.to_numpy_dict()  # adam_x.<param> -> array, parameters order
+            if members_only:
+                states = OrderedDict((n, a) for i, (n, a) in enumerate(states.items()) if view.location(i))
             if len(flats):
                 at_flat[id(flats[0])] = states
                 dropped.update(id(flat) for flat in flats[1:])
@@ -123,7 +139,7 @@ def from_mindformers(param_dict, cell, strict=False):
     for opt in optimizers:
         _check_layout_record(out, opt)
         found, missing = False, []
-        for view, flats in ((opt.exp_avg, opt.exp_avg_flat), (opt.exp_avg_sq, opt.exp_avg_sq_flat)):
+        for view, flats, _ in _state_views(opt):
             merged = {}
             flat_saved = any(flat.name in out for flat in flats)  # a FusedAdamW checkpoint
             for i, k, offset in _members(view):
@@ -180,7 +196,7 @@ def _renamed_legacy(entries, optimizers):
     Legacy files carry no layout record: the parameters and groups must be the same."""
     renames = {}
     for opt in optimizers:
-        for view, flats in ((opt.exp_avg, opt.exp_avg_flat), (opt.exp_avg_sq, opt.exp_avg_sq_flat)):
+        for view, flats, _ in _state_views(opt):
             for k, flat in enumerate(flats):
                 legacy = legacy_state_name(flat.name, opt._state_tag)
                 if legacy in entries and flat.name not in entries:
