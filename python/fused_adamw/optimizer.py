@@ -20,7 +20,7 @@ from . import _C
 from ._custom_op import MASTER, make_group_op, make_norm_op
 from ._gather import gather, gather_plan
 from ._groups import locate_states, plan_kernel_groups
-from ._options import check_options, group_flags, is_16bit, state_device
+from ._options import check_options, group_flags, state_device
 from ._sharding import check_parallel_context, make_sharded_step, use_sharded_views
 from ._state_view import FlatStateView
 from . import _guard as guard
