@@ -19,7 +19,13 @@ from harness import msrun
 from fused_adamw.checkpoint import merge_shards
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-RTOL = 1e-6        # parameters after 20 steps, norm-wise relative to the single-process run
+# Parameters after 20 steps, norm-wise relative to the single-process run. Not 1e-6: the
+# all-reduced mean gradient is summed in another float32 order than one process's full batch,
+# and Adam's per-element normalisation turns the relative difference of nearly cancelling
+# gradient elements into parameter differences; one seed (1150970775) gave 1.3e-6 with 4 ranks
+# and clipping, typical runs 1e-7. Exactness is checked where it holds: ranks bitwise equal,
+# sharded bitwise equal to unsharded data parallel.
+RTOL = 5e-6
 STATE_RTOL = 1e-5  # merged states (v ~ g^2 doubles the gradient's relative difference)
 
 # (mode, variant, sharded) runs of each launch. float32 variants are compared with one
