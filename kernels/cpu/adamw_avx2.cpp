@@ -24,8 +24,6 @@ inline IVec isrl(IVec a) { return _mm256_srli_epi32(a, k); }
 inline IVec iota() { return _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7); }
 #include "simd_hash.h"
 
-float half_bits_to_float(uint16_t h) { return _cvtsh_ss(h); }
-
 struct Isa {
   using Vec = F32x8;
   static constexpr int kLanes = avx2::kLanes;
@@ -58,26 +56,13 @@ struct Isa {
     const __m128i packed = _mm_packus_epi32(_mm256_castsi256_si128(out), _mm256_extracti128_si256(out, 1));
     _mm_storeu_si128(reinterpret_cast<__m128i*>(a), packed);
   }
-  // float16 stochastic rounding lane by lane (rounding.h): rare enough a mode
-  // that the per-lane scalar code is worth its simplicity.
   static void store_sr(Fp16* a, Vec x, int64_t index0, uint32_t key) {
     float f[kLanes];
     uint32_t r[kLanes];
     _mm256_storeu_ps(f, x.v);
     random_bits(index0, key, r);
-    for (int j = 0; j < kLanes; ++j) {
-      if (f[j] != f[j]) {
-        Float16::store(reinterpret_cast<uint16_t*>(a), x);  // NaN lanes: as RNE; others rewritten below
-        break;
-      }
-    }
-    for (int j = 0; j < kLanes; ++j) {
-      if (f[j] != f[j]) continue;
-      const float ax = f[j] < 0.0f ? -f[j] : f[j];
-      const uint16_t rne = _cvtss_sh(ax, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-      const uint16_t mag = fa_fp16_magnitude_sr(ax, rne, r[j], half_bits_to_float);
-      a[j].bits = static_cast<uint16_t>(mag | (std::signbit(f[j]) ? 0x8000u : 0u));
-    }
+    Float16::store(reinterpret_cast<uint16_t*>(a), x);  // NaN lanes keep this (RNE) value
+    fp16_sr_over_rne(a, f, r);
   }
 
   // Norm pass: runs of 16 elements into 16 float64 accumulators (element j of a run -> acc[j]),

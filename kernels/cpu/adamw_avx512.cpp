@@ -24,8 +24,6 @@ inline IVec isrl(IVec a) { return _mm512_srli_epi32(a, k); }
 inline IVec iota() { return _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15); }
 #include "simd_hash.h"
 
-float half_bits_to_float(uint16_t h) { return _cvtsh_ss(h); }
-
 struct Isa {
   using Vec = F32x16;
   static constexpr int kLanes = avx512::kLanes;
@@ -51,20 +49,13 @@ struct Isa {
     out = _mm512_mask_mov_epi32(out, nan, _mm512_set1_epi32(0x7fc0));
     _mm256_storeu_si256(reinterpret_cast<__m256i*>(a), _mm512_cvtepi32_epi16(out));
   }
-  // float16 stochastic rounding lane by lane (rounding.h).
   static void store_sr(Fp16* a, Vec x, int64_t index0, uint32_t key) {
     alignas(64) float f[kLanes];
     alignas(64) uint32_t r[kLanes];
     _mm512_store_ps(f, x.v);
     _mm512_store_si512(r, random(index0, key));
     Float16::store(reinterpret_cast<uint16_t*>(a), x, kAllLanes);  // NaN lanes keep this (RNE) value
-    for (int j = 0; j < kLanes; ++j) {
-      if (f[j] != f[j]) continue;
-      const float ax = f[j] < 0.0f ? -f[j] : f[j];
-      const uint16_t rne = _cvtss_sh(ax, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-      const uint16_t mag = fa_fp16_magnitude_sr(ax, rne, r[j], half_bits_to_float);
-      a[j].bits = static_cast<uint16_t>(mag | (std::signbit(f[j]) ? 0x8000u : 0u));
-    }
+    fp16_sr_over_rne(a, f, r);
   }
 
   // Norm pass: runs of 16 elements into 16 float64 accumulators (element j of a run -> acc[j]),

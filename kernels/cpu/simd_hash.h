@@ -1,8 +1,8 @@
 // The stochastic-rounding bits of kernels/common/rounding.h (fa_sr_bits), for
-// the lanes of one SIMD vector. Included inside an ISA namespace by
+// the lanes of one SIMD vector, and float16 stochastic rounding lane by lane. Included inside an ISA namespace by
 // simd_avx2.h / simd_avx512.h after they define their integer helpers:
 //   IVec, iset1(uint32_t), iadd, imul (low 32 bits), ixor, isrl<k>, iota(),
-// and kLanes. Lane j gets the bits of element index0 + j.
+// and kLanes; the TU is built with F16C. Lane j gets the bits of element index0 + j.
 // (No include guard on purpose: once per ISA namespace.)
 
 inline IVec fmix32_lanes(IVec h) {
@@ -22,4 +22,17 @@ inline bool sr_bits_lanes(int64_t index0, uint32_t key, IVec* out) {
   const IVec lanes = iadd(iset1(lo), iota());
   *out = fmix32_lanes(iadd(ixor(lanes, iset1(key)), iset1(hi * 0x9e3779b9u)));
   return true;
+}
+
+// float16 stochastic rounding (rounding.h's rule) of the lanes `f` with random bits `r`,
+// over `a` already holding their round-to-nearest-even encoding (kept for NaN lanes).
+// Lane by lane: a rare enough mode that scalar code is worth its simplicity.
+inline void fp16_sr_over_rne(Fp16* a, const float* f, const uint32_t* r) {
+  for (int j = 0; j < kLanes; ++j) {
+    if (f[j] != f[j]) continue;
+    const float ax = f[j] < 0.0f ? -f[j] : f[j];
+    const uint16_t rne = _cvtss_sh(ax, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    const uint16_t mag = fa_fp16_magnitude_sr(ax, rne, r[j], [](uint16_t h) { return _cvtsh_ss(h); });
+    a[j].bits = static_cast<uint16_t>(mag | (std::signbit(f[j]) ? 0x8000u : 0u));
+  }
 }
