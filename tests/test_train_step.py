@@ -6,63 +6,36 @@ import mindspore as ms
 import numpy as np
 import pytest
 from mindspore import Tensor, nn
-from mindspore.common import dtype as mstype
-from mindspore.ops import composite as C
 from mindspore.ops import functional as F
-from mindspore.ops import operations as P
 
 from fused_adamw import FusedAdamW, FusedTrainOneStepCell
+from fused_adamw.bench.composition import ComposedWholeStep
 from fused_adamw.bench.peers import mindformers_adamw_class, mindformers_clip_grad_norm_class
 from reference import rel_err
 from twin import TwoLayerNet, copy_weights
 
-_grad_scale = C.MultitypeFuncGraph("grad_scale")
-_reciprocal = P.Reciprocal()
-
-
-@_grad_scale.register("Tensor", "Tensor")
-def _unscale(scale, grad):
-    return F.cast(grad, mstype.float32) * _reciprocal(scale)
-
-
-_all_finite = C.MultitypeFuncGraph("all_finite")
-
-
-@_all_finite.register("Tensor")
-def _finite(grad):
-    return P.IsFinite()(grad).all()
-
 
 class ComposedStep(nn.TrainOneStepWithLossScaleCell):
-    """The unfused reference step in MFTrainOneStepCell's order. MFTrainOneStepCell itself cannot
-    run on the CPU (its overflow-status op is Ascend-only, and so is MindSpore's NPU float-status
-    path here): overflow is "some unscaled gradient is not finite", with MindSpore's IsFinite."""
+    """The unfused reference step in MFTrainOneStepCell's order, from MindSpore's and MindFormers'
+    own pieces (fused_adamw.bench.composition: float32 unscale by the reciprocal, overflow = some
+    unscaled gradient not finite, MindFormers' ClipGradNorm, the optimizer unless skipped).
+    MFTrainOneStepCell itself cannot run on the CPU (its overflow-status op is Ascend-only); the
+    loss-scale cell is updated after the step, which changes nothing the step reads."""
 
     def __init__(self, network, optimizer, scale_sense, use_clip_grad, max_grad_norm, threshold, use_skip):
         super().__init__(network, optimizer, scale_sense)
-        self.clip = mindformers_clip_grad_norm_class()(max_norm=max_grad_norm)
-        self.use_clip_grad, self.use_skip, self.threshold = use_clip_grad, use_skip, threshold
+        self.whole = ComposedWholeStep(optimizer, mindformers_clip_grad_norm_class()(max_norm=max_grad_norm),
+                                       use_clip_grad, threshold if use_skip else None)
 
     def construct(self, *inputs):
         loss = self.network(*inputs)
         scaling_sens = self.scale_sense
         sens = F.ones_like(loss) * F.cast(scaling_sens, F.dtype(loss))
         grads = self.grad(self.network, self.weights)(*inputs, sens)
-        grads = self.hyper_map(F.partial(_grad_scale, scaling_sens), grads)
         grads = self.grad_reducer(grads)
-        finite = self.hyper_map(_all_finite, grads)
-        cond = F.logical_not(F.stack(finite).all())
-        overflow = self.process_loss_scale(cond)
-        clipped, global_norm = self.clip(grads)
-        if self.use_clip_grad:
-            grads = clipped
-        if not overflow:
-            if self.use_skip:
-                if global_norm < self.threshold:
-                    loss = F.depend(loss, self.optimizer(grads))
-            else:
-                loss = F.depend(loss, self.optimizer(grads))
-        return loss, overflow, global_norm
+        global_norm, overflow = self.whole(grads, scaling_sens)
+        overflow = self.process_loss_scale(overflow)
+        return F.depend(loss, global_norm), overflow, global_norm
 
 
 def _batches(rng, steps):

@@ -29,22 +29,42 @@ def _square_sum_tensor(grad):
 
 
 class ComposedWholeStep(nn.Cell):
-    """grads -> global norm; runs `optimizer` on the unscaled, clipped gradients unless one of
-    them is not finite. `clip` is a Cell grads -> (clipped grads, global norm)."""
+    """(grads, loss scale) -> (global norm, overflow); runs `optimizer` on the unscaled
+    (and, with use_clip, clipped) gradients unless one of them is not finite or, with
+    skip_threshold, the norm is not below it. `clip` is a Cell grads -> (clipped grads, norm).
+    The benchmark's whole-step peers and tests/test_train_step.py's reference use it."""
 
-    def __init__(self, optimizer, clip, loss_scale=1.0):
+    def __init__(self, optimizer, clip, use_clip=True, skip_threshold=None):
         super().__init__()
         self.optimizer, self.clip = optimizer, clip
+        self.use_clip, self.skip_threshold = use_clip, skip_threshold
         self.hyper_map = C.HyperMap()
-        self.inv_scale = Tensor(1.0 / loss_scale, ms.float32)
+
+    def construct(self, grads, scale):
+        inv_scale = ops.reciprocal(F.cast(scale, ms.float32))
+        grads = self.hyper_map(F.partial(_unscale, inv_scale), grads)
+        overflow = F.logical_not(F.stack(self.hyper_map(_all_finite, grads)).all())
+        clipped, norm = self.clip(grads)
+        if self.use_clip:
+            grads = clipped
+        if not overflow:
+            if self.skip_threshold is None:
+                norm = F.depend(norm, self.optimizer(grads))
+            elif norm < self.skip_threshold:
+                norm = F.depend(norm, self.optimizer(grads))
+        return norm, overflow
+
+
+class AtFixedScale(nn.Cell):
+    """A ComposedWholeStep called with the gradients only (the benchmark's cells), at one scale."""
+
+    def __init__(self, step, loss_scale=1.0):
+        super().__init__()
+        self.step = step
+        self.scale = Tensor(loss_scale, ms.float32)
 
     def construct(self, grads):
-        grads = self.hyper_map(F.partial(_unscale, self.inv_scale), grads)
-        overflow = F.logical_not(F.stack(self.hyper_map(_all_finite, grads)).all())
-        grads, norm = self.clip(grads)
-        if not overflow:
-            norm = F.depend(norm, self.optimizer(grads))
-        return norm
+        return self.step(grads, self.scale)[0]
 
 
 class MindSporeClip(nn.Cell):

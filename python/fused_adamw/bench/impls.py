@@ -231,8 +231,8 @@ def _composed_whole(make_optimizer, clip):
     """MindFormers' order from MindSpore's and MindFormers' pieces (composition.py);
     `clip(max_norm)` gives a cell grads -> (clipped grads, global norm)."""
     def make(params):
-        from .composition import ComposedWholeStep
-        return ComposedWholeStep(make_optimizer(params), clip(MAX_NORM))
+        from .composition import AtFixedScale, ComposedWholeStep
+        return AtFixedScale(ComposedWholeStep(make_optimizer(params), clip(MAX_NORM)))
     return make
 
 
