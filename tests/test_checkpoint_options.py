@@ -45,19 +45,21 @@ def test_resume_with_option_in_a_fresh_process(rng, tmp_path, option):
         np.testing.assert_array_equal(resumed[name], value, err_msg=name)
 
 
-@pytest.mark.parametrize("option", ["amsgrad", "master_weights"])
+@pytest.mark.parametrize("option", ["amsgrad", "master_weights", "bf16_states"])
 def test_mindformers_layout_carries_amsgrad_states_and_masters(rng, option):
-    """to_mindformers names max_exp_avg_sq / master per parameter; from_mindformers puts them back
-    exactly into a fresh optimizer's flat buffers."""
+    """to_mindformers names max_exp_avg_sq / master per parameter (bfloat16 states as the float32
+    values MindFormers keeps); from_mindformers puts them back exactly into a fresh optimizer's
+    flat buffers."""
     from fused_adamw.checkpoint import from_mindformers, to_mindformers
     ms.set_context(mode=ms.PYNATIVE_MODE)
     seed = int(rng.integers(1 << 30))
     trained = build(seed, option)
     train(trained, seed, 0, 4)
     saved = to_mindformers(trained)
-    prefix = "max_exp_avg_sq." if option == "amsgrad" else "master."
+    prefix = {"amsgrad": "max_exp_avg_sq.", "master_weights": "master.", "bf16_states": "adam_m."}[option]
     names = [n for n in saved if n.startswith(prefix)]
     assert len(names) == len(trained.optimizer.parameters)
+    assert all(saved[n].dtype == ms.float32 for n in names)
     fresh = build(seed, option)
     not_loaded, _ = ms.load_param_into_net(fresh, from_mindformers(saved, fresh))
     assert not_loaded == []

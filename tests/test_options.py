@@ -75,8 +75,10 @@ def test_bf16_states_round_each_step(mode, rng):
         for i in range(len(SHAPES)):
             p64, m64, v64 = _model(p0[i], grads[i], m0[i], v0[i], t)
             assert rel_err(read64(params[i]), p64) <= 1e-6
-            m_bits = opt.exp_avg[i].asnumpy().view(np.uint16)
-            v_bits = opt.exp_avg_sq[i].asnumpy().view(np.uint16)
+            # The views are float32 (exact copies of the bfloat16 states): their high halves.
+            m_bits = (opt.exp_avg[i].asnumpy().view(np.uint32) >> 16).astype(np.uint16)
+            v_bits = (opt.exp_avg_sq[i].asnumpy().view(np.uint32) >> 16).astype(np.uint16)
+            assert opt.exp_avg[i].dtype == ms.float32 and not np.any(opt.exp_avg[i].asnumpy().view(np.uint32) & 0xFFFF)
             assert rounding_excess(m_bits, m64, np.abs(b1 * m0[i]) + np.abs((1 - b1) * grads[i]), "bfloat16").max() <= 1
             assert rounding_excess(v_bits, v64, b2 * v0[i] + (1 - b2) * grads[i] ** 2, "bfloat16").max() <= 1
 

@@ -52,7 +52,7 @@ class FlatStateView(Sequence):
                 continue
             group, offset = self._where[i]
             if group not in host:
-                host[group] = self._flats[group].asnumpy()
+                host[group] = _float32_numpy(self._flats[group])  # bfloat16 states: exact
             out[self.name(i)] = host[group][offset:offset + param.size].reshape(param.shape).copy()
         return out
 
@@ -69,7 +69,7 @@ class FlatStateView(Sequence):
         if self._where[i] is None:
             return np.zeros(param.shape, np.float32)
         group, offset = self._where[i]
-        flat = self._flats[group].asnumpy()
+        flat = _float32_numpy(self._flats[group])  # bfloat16 states: exact
         return flat[offset:offset + param.size].reshape(param.shape).copy()
 
     def __getitem__(self, i):
